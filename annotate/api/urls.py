@@ -1,0 +1,3 @@
+"""REST endpoints of annotate under /api/v1/."""
+
+urlpatterns: list = []

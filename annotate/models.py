@@ -1,0 +1,207 @@
+"""Projects, prompts, completions, assignments and rankings.
+
+A Ranking stores its ordered groups twice: as JSON on the row (what the annotator sent,
+cheap to read back) and as one RankingEntry per completion (what the database checks and
+what comparisons are expanded from in SQL). The entries carry the prompt id so that a
+composite foreign key (migration 0002) proves every ranked completion belongs to the
+ranking's prompt.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+FLAG_CHOICES = ("unsafe", "incorrect", "off_topic", "low_quality", "duplicate")
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    instructions = models.TextField(blank=True, help_text="Shown to annotators above every task.")
+    min_completions = models.PositiveSmallIntegerField(
+        default=4, validators=[MinValueValidator(2), MaxValueValidator(settings.MAX_COMPLETIONS_LIMIT)]
+    )
+    max_completions = models.PositiveSmallIntegerField(
+        default=9, validators=[MinValueValidator(2), MaxValueValidator(settings.MAX_COMPLETIONS_LIMIT)]
+    )
+    rankings_per_prompt = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1)], help_text="Rankings wanted per prompt."
+    )
+    allow_ties = models.BooleanField(default=False)
+    shuffle_completions = models.BooleanField(default=True)
+    assignment_minutes = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1)], help_text="An open task returns to the pool after this."
+    )
+    annotators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="annotation_projects",
+        help_text="Annotators who may work on this project. Staff see every project.",
+    )
+    # Training settings (used by rewardtrain): the base model, and when to retrain.
+    base_model = models.CharField(
+        max_length=500, blank=True, help_text="HF directory or hub id; blank = the shipped MiniLM."
+    )
+    retrain_after_rankings = models.PositiveIntegerField(
+        default=200, help_text="Start a retraining once this many new rankings arrived (0 = never)."
+    )
+    retrain_daily = models.BooleanField(default=False, help_text="Also retrain once a day.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(min_completions__gte=2) & Q(min_completions__lte=models.F("max_completions")),
+                name="project_completion_range_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Prompt(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    text = models.TextField()
+    # The conversation before the prompt: [{"role": "user"|"assistant"|"system", "text": str}, ...]
+    context = models.JSONField(default=list, blank=True)
+    external_id = models.CharField(max_length=200, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"],
+                condition=~Q(external_id=""),
+                name="prompt_external_id_unique_per_project",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class Completion(models.Model):
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="completions")
+    text = models.TextField()
+    model_name = models.CharField(max_length=200, blank=True, default="")
+    external_id = models.CharField(max_length=200, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    # Position in the imported list; the shown order is per assignment.
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["prompt_id", "position", "id"]
+        constraints = [
+            # Target of RankingEntry's composite foreign key (completion, prompt).
+            models.UniqueConstraint(fields=["id", "prompt"], name="completion_id_prompt_unique"),
+            models.UniqueConstraint(
+                fields=["prompt", "external_id"],
+                condition=~Q(external_id=""),
+                name="completion_external_id_unique_per_prompt",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class Assignment(models.Model):
+    class State(models.TextChoices):
+        OPEN = "open"
+        SUBMITTED = "submitted"
+        SKIPPED = "skipped"
+        EXPIRED = "expired"
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    started_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Completion ids in the order the annotator saw them.
+    shown_order = models.JSONField(default=list)
+    skip_reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "annotator"], name="one_assignment_per_prompt_and_annotator"),
+        ]
+        indexes = [models.Index(fields=["state", "expires_at"]), models.Index(fields=["annotator", "state"])]
+
+    def __str__(self) -> str:
+        return f"Assignment {self.pk} ({self.state})"
+
+
+class Ranking(models.Model):
+    class Source(models.TextChoices):
+        ANNOTATOR = "annotator"
+        IMPORT = "import"
+
+    assignment = models.OneToOneField(Assignment, on_delete=models.PROTECT, related_name="ranking")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="rankings")
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="rankings")
+    # Groups of completion ids, best first; a group of several is a tie: [[12], [14, 15], [13]]
+    order = models.JSONField()
+    # {completion_id (as str): ["unsafe", ...]}
+    flags = models.JSONField(default=dict, blank=True)
+    comment = models.TextField(blank=True, default="")
+    seconds = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0)])
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.ANNOTATOR)
+    submitted_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["id", "prompt"], name="ranking_id_prompt_unique"),
+            models.CheckConstraint(
+                condition=Q(seconds__isnull=True) | Q(seconds__gte=0), name="ranking_seconds_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Ranking {self.pk} of prompt {self.prompt_id}"
+
+    @property
+    def k(self) -> int:
+        return sum(len(group) for group in self.order)
+
+    def pairs(self) -> list[tuple[int, int, int]]:
+        """(chosen id, rejected id, rank gap) for every pair in different groups."""
+        return [
+            (better, worse, worse_rank - better_rank)
+            for (better_rank, better_group), (worse_rank, worse_group) in combinations(enumerate(self.order), 2)
+            for better in better_group
+            for worse in worse_group
+        ]
+
+    def ties(self) -> list[tuple[int, int]]:
+        """Pairs of completion ids the annotator judged equal."""
+        return [pair for group in self.order for pair in combinations(sorted(group), 2)]
+
+
+class RankingEntry(models.Model):
+    """One completion's place in a ranking: rank is its group's index, 0 = best."""
+
+    ranking = models.ForeignKey(Ranking, on_delete=models.CASCADE, related_name="entries")
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="+")
+    completion = models.ForeignKey(Completion, on_delete=models.PROTECT, related_name="ranking_entries")
+    rank = models.PositiveSmallIntegerField()
+    flags = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["ranking_id", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["ranking", "completion"], name="ranking_entry_unique_completion"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Completion {self.completion_id} at rank {self.rank}"

@@ -1,0 +1,15 @@
+"""Top-level URLs: pages, the admin, and the REST API under /api/v1/."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/", include("annotate.api.urls")),
+    path("api/v1/", include("rewardtrain.api_urls")),
+    path("", include("rewardtrain.urls")),
+    path("", include("annotate.urls")),
+]

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `make up`: migrate, load the demo project, then run the web server, a Celery worker and
+# beat until Ctrl-C. With DATABASE_URL/REDIS_URL unset: SQLite under var/ and tasks in-process.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+host=${1:-127.0.0.1}
+port=${2:-8000}
+py=.venv/bin/python
+mkdir -p var
+
+# A development server on this machine: DEBUG on unless told otherwise, and a secret key
+# made once and kept under var/ (production sets SECRET_KEY itself).
+export DEBUG=${DEBUG:-true}
+if [ -z "${SECRET_KEY:-}" ]; then
+    [ -s var/secret_key ] || "$py" -c 'import secrets; print(secrets.token_urlsafe(50))' > var/secret_key
+    SECRET_KEY=$(cat var/secret_key)
+    export SECRET_KEY
+fi
+
+"$py" manage.py migrate --noinput
+"$py" manage.py seed_demo
+
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+.venv/bin/celery -A config worker -Q default,training --concurrency 1 --loglevel INFO > var/worker.log 2>&1 &
+pids+=($!)
+.venv/bin/celery -A config beat --loglevel INFO > var/beat.log 2>&1 &
+pids+=($!)
+.venv/bin/gunicorn config.wsgi --bind "$host:$port" --workers 2 --threads 4 --access-logfile - &
+pids+=($!)
+
+echo
+echo "RankForge is running at http://$host:$port/  (admin: http://$host:$port/admin/, API: http://$host:$port/api/v1/docs/)"
+echo "Database: ${DATABASE_URL:-SQLite var/rankforge.sqlite3}; broker: ${REDIS_URL:-tasks in-process, schedule via var/}"
+echo "Logs: var/worker.log, var/beat.log. Stop with Ctrl-C."
+wait -n "${pids[@]}"

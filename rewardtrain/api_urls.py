@@ -1,0 +1,3 @@
+"""REST endpoints of rewardtrain under /api/v1/: comparisons, exports, training, scoring."""
+
+urlpatterns: list = []

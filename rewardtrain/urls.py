@@ -1,0 +1,3 @@
+"""Admin-facing pages of rewardtrain (project dashboards, training runs)."""
+
+urlpatterns: list = []
