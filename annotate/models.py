@@ -73,9 +73,18 @@ class Prompt(models.Model):
     external_id = models.CharField(max_length=200, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Counters kept in the same transaction as the rows they count (ranking_record, and
+    # annotate.services.tasks for assignments), so handing out a task reads one indexed row
+    # instead of counting. Writers that bypass those services call prompt_counters_rebuild.
+    ranking_count = models.PositiveIntegerField(default=0, editable=False)
+    open_assignment_count = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # The task queue: fewest rankings first, then fewest open assignments.
+            models.Index(fields=["project", "ranking_count", "open_assignment_count", "id"], name="prompt_claim_order"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["project", "external_id"],

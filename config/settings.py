@@ -152,7 +152,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "annotate.api.schema.AutoSchema",  # names nested Input/Output serializers apart
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "annotate.api.errors.exception_handler",
@@ -166,6 +166,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two models have a `state` field with different choices; give each enum its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "AssignmentStateEnum": "annotate.models.Assignment.State",
+        "TrainingRunStateEnum": "rewardtrain.models.TrainingRun.State",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------
@@ -198,6 +203,26 @@ CELERY_TIMEZONE = TIME_ZONE
 
 # --- RankForge ------------------------------------------------------------------------
 ARTIFACT_DIR = Path(os.environ.get("ARTIFACT_DIR", VAR_DIR / "artifacts"))
+# Training runs and reward serving (docs/training-runs.md). How a started run reaches a worker:
+# "broker" sends it to the `training` queue; "poll" leaves it queued for the worker's minute tick
+# (the default without Redis, so a web request never trains in-process); "inline" runs it in the caller.
+TRAINING_DISPATCH = os.environ.get("TRAINING_DISPATCH", "broker" if REDIS_URL else "poll")
+# A running run writes a heartbeat this often; one silent for TRAINING_HEARTBEAT_TIMEOUT_SECONDS is
+# presumed dead (its worker was killed) and marked failed by the reaper.
+TRAINING_HEARTBEAT_SECONDS = float(os.environ.get("TRAINING_HEARTBEAT_SECONDS", 15))
+TRAINING_HEARTBEAT_TIMEOUT_SECONDS = float(os.environ.get("TRAINING_HEARTBEAT_TIMEOUT_SECONDS", 120))
+# Progress points are written at most this often (the last step and evaluations always are).
+TRAINING_PROGRESS_SECONDS = float(os.environ.get("TRAINING_PROGRESS_SECONDS", 2))
+# A new version replaces the active one only if it is better on this held-out metric, measured for
+# both on the new run's evaluation prompts. Metrics named in TRAINING_LOWER_IS_BETTER improve downwards.
+TRAINING_PROMOTION_METRIC = os.environ.get("TRAINING_PROMOTION_METRIC", "pairwise_accuracy")
+TRAINING_LOWER_IS_BETTER = ("log_loss", "ece", "expected_calibration_error")
+# After a failed scheduled run, wait this long before the schedule starts another.
+TRAINING_FAILED_BACKOFF_SECONDS = float(os.environ.get("TRAINING_FAILED_BACKOFF_SECONDS", 600))
+# Largest number of completions (or texts) one scoring request may carry.
+SCORING_MAX_COMPLETIONS = int(os.environ.get("SCORING_MAX_COMPLETIONS", 4096))
+# Where serving processes run the model: "auto" (a GPU if present), "cpu", "cuda:0", ...
+SCORING_DEVICE = os.environ.get("SCORING_DEVICE", "auto")
 # Largest prompt or completion accepted by import and annotation, in characters.
 MAX_TEXT_CHARS = int(os.environ.get("MAX_TEXT_CHARS", 100_000))
 # Largest number of completions a project may ask for per prompt.

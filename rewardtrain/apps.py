@@ -1,7 +1,28 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_schedules(sender, **kwargs) -> None:
+    from rewardtrain.schedules import ensure_comparison_schedule, ensure_training_schedules
+
+    ensure_comparison_schedule()
+    ensure_training_schedules()
+
+
+def _expand_submitted_ranking(sender, ranking_id: int, **kwargs) -> None:
+    # The signal is sent from transaction.on_commit: the ranking and its entries are visible to the task.
+    from rewardtrain.tasks import comparisons_expand_ranking
+
+    comparisons_expand_ranking.delay(ranking_id)
 
 
 class RewardtrainConfig(AppConfig):
     name = "rewardtrain"
     verbose_name = "Reward training"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from annotate.signals import ranking_submitted
+
+        post_migrate.connect(_ensure_schedules, sender=self, dispatch_uid="rewardtrain_ensure_schedules")
+        ranking_submitted.connect(_expand_submitted_ranking, dispatch_uid="rewardtrain_expand_submitted_ranking")

@@ -1,3 +1,9 @@
 """Admin-facing pages of rewardtrain (project dashboards, training runs)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from rewardtrain import views
+
+urlpatterns: list = [
+    path("projects/<int:project_id>/", views.project_detail, name="project-detail"),
+]

@@ -10,12 +10,19 @@ from collections.abc import Callable
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotate.models import Completion, Project, Prompt
 
 User = get_user_model()
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with an empty cache (throttles, cached progress figures)."""
+    cache.clear()
 
 
 @pytest.fixture

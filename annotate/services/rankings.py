@@ -11,9 +11,11 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from annotate.models import FLAG_CHOICES, Assignment, Ranking, RankingEntry
+from annotate.models import FLAG_CHOICES, Assignment, Prompt, Ranking, RankingEntry
 
 
 def order_validate(
@@ -78,7 +80,7 @@ def flags_validate(*, flags: object, completion_ids: Iterable[int]) -> dict[str,
     return clean
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # no savepoint round trips: any failure undoes the caller's whole transaction
 def ranking_record(
     *,
     assignment: Assignment,
@@ -114,7 +116,14 @@ def ranking_record(
         for rank, group in enumerate(order)
         for completion_id in group
     )
+    was_open = assignment.state == Assignment.State.OPEN
     assignment.state = Assignment.State.SUBMITTED
     assignment.finished_at = timezone.now()
     assignment.save(update_fields=["state", "finished_at"])
+    # The prompt's queue counters (see Prompt.ranking_count). Greatest() keeps an open
+    # assignment created outside assignment_claim from driving the open count below zero.
+    counters = {"ranking_count": F("ranking_count") + 1}
+    if was_open:
+        counters["open_assignment_count"] = Greatest(F("open_assignment_count") - 1, Value(0))
+    Prompt.objects.filter(pk=assignment.prompt_id).update(**counters)
     return ranking

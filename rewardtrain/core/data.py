@@ -226,7 +226,8 @@ def _chain_first(first: tuple[int, dict[str, Any]], rest: Iterable[tuple[int, di
     yield from rest
 
 
-def _completion_text(value: Any, number: int, path: str) -> str:
+def completion_text(value: Any, number: int | None = None, path: str | None = None) -> str:
+    """A completion given as a string or as ``{"text": ...}``."""
     if isinstance(value, dict):
         value = value.get("text")
     if not isinstance(value, str):
@@ -234,7 +235,8 @@ def _completion_text(value: Any, number: int, path: str) -> str:
     return value
 
 
-def _context_turns(raw: Any, number: int, path: str) -> list[dict[str, str]]:
+def context_turns(raw: Any, number: int | None = None, path: str | None = None) -> list[dict[str, str]]:
+    """Context turns as ``{role, text}``; also reads ``content`` and Open Assistant's ``prompter`` role."""
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -245,6 +247,10 @@ def _context_turns(raw: Any, number: int, path: str) -> list[dict[str, str]]:
             raise DataError("'context' must be a list of {role, text} turns", line=number, path=path)
         role = _ROLE_ALIASES.get(str(turn.get("role")), turn.get("role"))
         text = turn.get("text", turn.get("content"))
+        if role not in ROLES or not isinstance(text, str):
+            raise DataError(
+                f"a context turn needs a role in {ROLES} and a 'text' string, got {turn!r}", line=number, path=path
+            )
         turns.append({"role": role, "text": text})
     return turns
 
@@ -261,16 +267,18 @@ def _ranking_record(number: int, obj: dict[str, Any], path: str) -> RankedRecord
     pairs = None
     if raw_pairs is not None:
         if not isinstance(raw_pairs, list) or not all(isinstance(p, list) and len(p) in (2, 3) for p in raw_pairs):
-            raise DataError("'pairs' must be a list of [winner, loser] or [winner, loser, margin]", line=number, path=path)
+            raise DataError(
+                "'pairs' must be a list of [winner, loser] or [winner, loser, margin]", line=number, path=path
+            )
         pairs = [(p[0], p[1], float(p[2]) if len(p) == 3 else 0.0) for p in raw_pairs]
     order = obj.get("order", [])
     if not isinstance(order, list):
         raise DataError("'order' must be a list of groups of indices", line=number, path=path)
     record = RankedRecord(
         prompt=obj["prompt"],
-        completions=[_completion_text(value, number, path) for value in completions],
+        completions=[completion_text(value, number, path) for value in completions],
         order=order,
-        context=_context_turns(obj.get("context"), number, path),
+        context=context_turns(obj.get("context"), number, path),
         pairs=pairs,
         id=None if obj.get("id") is None else str(obj["id"]),
     )
@@ -332,7 +340,7 @@ def _pair_parts(number: int, obj: dict[str, Any], path: str) -> tuple[list[dict[
     if prompt is None:
         context, prompt_text, chosen, rejected = _split_implicit_prompt(chosen, rejected)
     elif isinstance(prompt, list):  # conversational: the last user message is the prompt
-        turns = _context_turns(prompt, number, path)
+        turns = context_turns(prompt, number, path)
         if not turns or turns[-1]["role"] != "user":
             raise DataError("a conversational 'prompt' must end with a user message", line=number, path=path)
         context, prompt_text = turns[:-1], turns[-1]["text"]

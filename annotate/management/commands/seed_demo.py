@@ -44,7 +44,12 @@ class Command(BaseCommand):
 
         project, _ = Project.objects.get_or_create(
             name=DEMO_PROJECT,
-            defaults={"instructions": DEMO_INSTRUCTIONS, "min_completions": 2, "max_completions": 9, "allow_ties": True},
+            defaults={
+                "instructions": DEMO_INSTRUCTIONS,
+                "min_completions": 2,
+                "max_completions": 9,
+                "allow_ties": True,
+            },
         )
         project.annotators.add(*User.objects.filter(username__startswith="annotator"))
         result = prompts_import(project=project, source=DEMO_DATA, format="oasst")

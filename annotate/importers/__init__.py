@@ -1,0 +1,1 @@
+"""Parsers of import files (annotate.importers.formats); annotate.services.imports runs them."""

@@ -1,0 +1,310 @@
+"""Handing out tasks (assignments) and taking back rankings and skips.
+
+    task = assignment_claim(project=project, annotator=user)          # None: nothing left for user
+    ranking, created = ranking_submit(
+        assignment_id=task.assignment.pk, annotator=user, order=[[12], [14, 15], [13]], seconds=41.5
+    )
+
+How a task is claimed, safely with many clients at once (assignment_claim):
+
+1. A caller with an open assignment in the project gets it back (a reload, a second tab).
+   One that has run out of time is released first, so its prompt goes back to the pool
+   (and may come back to the same caller: its expired row is reopened, not duplicated).
+2. Otherwise, in one transaction, pick the prompt with the fewest rankings, then fewest
+   open assignments, whose rankings plus open assignments are fewer than the project wants
+   and that the caller has not been given before (ranked, skipped or holding). On
+   PostgreSQL the row is taken with ``SELECT ... FOR UPDATE SKIP LOCKED``: concurrent
+   callers skip a prompt another caller is claiming instead of queueing behind it, and a
+   row changed since the snapshot is re-checked against the WHERE clause once locked. On
+   SQLite every write transaction starts with BEGIN IMMEDIATE, so claims run one at a time.
+3. Create (or reopen) the caller's assignment with the completions shuffled, and add one
+   to the prompt's ``open_assignment_count`` while the row is still locked.
+
+Every state change of an assignment moves the prompt's counters in the same transaction:
+claim +1 open; submit -1 open +1 ranking (in ``ranking_record``); skip and expiry -1 open.
+``prompt_counters_rebuild`` recomputes them from the rows for writers that bypass this.
+
+Expired assignments are released in bulk by ``assignments_expire``: whenever the pool looks
+empty to a caller, and otherwise at most every ``EXPIRY_SWEEP_SECONDS`` per process, so the
+common path costs no extra query. Until released, a stale assignment still holds its slot,
+which errs on the side of never over-assigning a prompt.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce, Greatest
+from django.http import Http404
+from django.utils import timezone
+
+from annotate.models import Assignment, Completion, Project, Prompt, Ranking
+from annotate.selectors import project_rankings_left_forget_one
+from annotate.services.rankings import flags_validate, order_validate, ranking_record
+from annotate.signals import ranking_submitted
+
+EXPIRY_SWEEP_SECONDS = 15.0
+MAX_COMMENT_CHARS = 10_000
+MAX_SKIP_REASON_CHARS = 1_000
+MAX_SECONDS = 7 * 24 * 3600.0  # anything longer is a clock problem, not time on task
+
+_last_sweep = 0.0  # time.monotonic() of this process's last expiry sweep
+
+
+# The hot statements of the task loop are written out: the ORM spends more CPU compiling
+# them than the database spends running them. Plain SQL that PostgreSQL and SQLite share.
+OWN_OPEN_SQL = """
+    SELECT a.* FROM annotate_assignment a JOIN annotate_prompt p ON p.id = a.prompt_id
+    WHERE a.annotator_id = %s AND a.state = 'open' AND p.project_id = %s
+    ORDER BY a.started_at LIMIT 1
+"""
+# The queue: fewest rankings, then fewest open assignments (index prompt_claim_order), among
+# prompts with room left that the caller has not held, ranked or skipped. own_expired_id is
+# the caller's expired assignment on the prompt, reopened rather than duplicated.
+CLAIM_SQL = """
+    SELECT p.id, p.project_id, p.text, p.context,
+           (SELECT e.id FROM annotate_assignment e
+             WHERE e.prompt_id = p.id AND e.annotator_id = %(annotator)s AND e.state = 'expired') AS own_expired_id
+    FROM annotate_prompt p
+    WHERE p.project_id = %(project)s
+      AND p.ranking_count + p.open_assignment_count < %(wanted)s
+      AND NOT EXISTS (SELECT 1 FROM annotate_assignment a
+                       WHERE a.prompt_id = p.id AND a.annotator_id = %(annotator)s AND a.state <> 'expired')
+    ORDER BY p.ranking_count, p.open_assignment_count, p.id
+    LIMIT 1
+"""
+OPEN_COUNT_ADD_SQL = "UPDATE annotate_prompt SET open_assignment_count = open_assignment_count + 1 WHERE id = %s"
+# The caller's assignment for submit and skip, locked (PostgreSQL) until the transaction ends.
+ASSIGNMENT_OF_CALLER_SQL = """
+    SELECT a.*, project.allow_ties AS allow_ties, p.project_id AS project_id
+    FROM annotate_assignment a
+    JOIN annotate_prompt p ON p.id = a.prompt_id
+    JOIN annotate_project project ON project.id = p.project_id
+    WHERE a.id = %s
+"""
+
+
+class RankingConflict(Exception):
+    """The assignment already has a different ranking (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """An open assignment with what the annotator needs to rank it."""
+
+    assignment: Assignment
+    prompt: Prompt
+    completions: list[Completion]  # in the assignment's shown order
+
+
+def assignment_claim(*, project: Project, annotator: AbstractBaseUser) -> Task | None:
+    """The caller's open task in ``project``, or a newly claimed one; None when none is left."""
+    own = next(iter(Assignment.objects.raw(OWN_OPEN_SQL, [annotator.pk, project.pk])), None)
+    if own is not None:
+        if own.expires_at > timezone.now():
+            prompt = Prompt.objects.only("id", "project_id", "text", "context").get(pk=own.prompt_id)
+            return Task(assignment=own, prompt=prompt, completions=completions_in_order(own))
+        assignments_expire(assignment_ids=[own.pk])
+
+    global _last_sweep
+    if time.monotonic() - _last_sweep > EXPIRY_SWEEP_SECONDS:
+        _last_sweep = time.monotonic()
+        assignments_expire()
+    task = _claim_new(project=project, annotator=annotator)
+    if task is None and assignments_expire():  # the pool looked empty: release stale tasks and look again
+        task = _claim_new(project=project, annotator=annotator)
+    return task
+
+
+def _claim_new(*, project: Project, annotator: AbstractBaseUser) -> Task | None:
+    lock = " FOR UPDATE OF p SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    params = {"annotator": annotator.pk, "project": project.pk, "wanted": project.rankings_per_prompt}
+    with transaction.atomic():
+        prompt = next(iter(Prompt.objects.raw(CLAIM_SQL + lock, params)), None)
+        if prompt is None:
+            return None
+        completions = [
+            Completion(pk=pk, prompt_id=prompt.pk, text=text)
+            for pk, text in Completion.objects.filter(prompt_id=prompt.pk).values_list("pk", "text")
+        ]
+        if project.shuffle_completions:
+            random.shuffle(completions)
+        now = timezone.now()
+        fields = {
+            "state": Assignment.State.OPEN,
+            "started_at": now,
+            "expires_at": now + timedelta(minutes=project.assignment_minutes),
+            "finished_at": None,
+            "shown_order": [completion.pk for completion in completions],
+            "skip_reason": "",
+        }
+        if prompt.own_expired_id is not None:
+            Assignment.objects.filter(pk=prompt.own_expired_id).update(**fields)
+            assignment = Assignment(pk=prompt.own_expired_id, prompt=prompt, annotator=annotator, **fields)
+        else:
+            assignment = Assignment.objects.create(prompt=prompt, annotator=annotator, **fields)
+        with connection.cursor() as cursor:
+            cursor.execute(OPEN_COUNT_ADD_SQL, [prompt.pk])
+    return Task(assignment=assignment, prompt=prompt, completions=completions)
+
+
+def completions_in_order(assignment: Assignment) -> list[Completion]:
+    """The assignment's completions in the order it showed them."""
+    by_id = {c.pk: c for c in Completion.objects.filter(prompt_id=assignment.prompt_id).only("id", "prompt_id", "text")}
+    shown = [by_id[pk] for pk in assignment.shown_order if pk in by_id]
+    # A completion added to the prompt after the assignment was made goes last.
+    return shown + [c for pk, c in sorted(by_id.items()) if pk not in set(assignment.shown_order)]
+
+
+def assignments_expire(*, assignment_ids: Sequence[int] | None = None, now: datetime | None = None) -> int:
+    """Release open assignments whose time is up: they turn ``expired`` and free their slot.
+
+    Rows being submitted or released by another transaction right now are skipped (they are
+    locked), so two sweeps never release the same assignment twice. Returns how many it released.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        stale = Assignment.objects.select_for_update(skip_locked=True).filter(
+            state=Assignment.State.OPEN, expires_at__lte=now
+        )
+        if assignment_ids is not None:
+            stale = stale.filter(pk__in=assignment_ids)
+        rows = list(stale.order_by("pk").values_list("pk", "prompt_id")[:1000])
+        if not rows:
+            return 0
+        Assignment.objects.filter(pk__in=[pk for pk, _ in rows]).update(state=Assignment.State.EXPIRED, finished_at=now)
+        for prompt_id, released in sorted(Counter(prompt_id for _, prompt_id in rows).items()):
+            Prompt.objects.filter(pk=prompt_id).update(
+                open_assignment_count=Greatest(F("open_assignment_count") - released, Value(0))
+            )
+    return len(rows)
+
+
+def _assignment_of_caller(*, assignment_id: int, annotator: AbstractBaseUser) -> Assignment:
+    """The assignment, locked until the transaction ends; 404 if missing or not the caller's
+    (as everywhere in the API, ids do not reveal what exists)."""
+    lock = " FOR UPDATE OF a" if connection.features.has_select_for_update_of else ""
+    assignment = next(iter(Assignment.objects.raw(ASSIGNMENT_OF_CALLER_SQL + lock, [assignment_id])), None)
+    if assignment is None or assignment.annotator_id != annotator.pk:
+        raise Http404("No such task of yours.")
+    return assignment
+
+
+def _refuse_if_closed(assignment: Assignment) -> None:
+    if assignment.state == Assignment.State.SKIPPED:
+        raise ValidationError("This task was skipped; it can no longer be ranked. Ask for the next task.")
+    if assignment.state == Assignment.State.EXPIRED or assignment.expires_at <= timezone.now():
+        raise ValidationError(
+            f"This task expired at {assignment.expires_at:%Y-%m-%d %H:%M} UTC and went back to the pool. "
+            "Ask for the next task."
+        )
+
+
+def _same_order(stored: list[list[int]], sent: object) -> bool:
+    """Whether ``sent`` is the stored order (a tie's members in any order)."""
+    if not isinstance(sent, list) or len(sent) != len(stored):
+        return False
+    normalised = [group if isinstance(group, list) else [group] for group in sent]
+    return all(sorted(map(str, a)) == sorted(map(str, b)) for a, b in zip(stored, normalised, strict=True))
+
+
+def ranking_submit(
+    *,
+    assignment_id: int,
+    annotator: AbstractBaseUser,
+    order: object,
+    flags: object = None,
+    comment: str = "",
+    seconds: float | None = None,
+) -> tuple[Ranking, bool]:
+    """Record the caller's ranking of their open task. Returns (ranking, created).
+
+    Sending the same ranking again (a double click, a retry) returns the stored one with
+    created=False; a different ranking for a ranked task raises RankingConflict. Anything
+    invalid raises ValidationError naming the problem, and nothing is written.
+    On commit, ``annotate.signals.ranking_submitted`` is sent with ``ranking_id``.
+    """
+    with transaction.atomic():
+        assignment = _assignment_of_caller(assignment_id=assignment_id, annotator=annotator)
+        if assignment.state == Assignment.State.SUBMITTED:
+            existing = Ranking.objects.get(assignment=assignment)
+            same = (
+                _same_order(existing.order, order)
+                and (flags_validate(flags=flags, completion_ids=assignment.shown_order) == existing.flags)
+                and (comment or "").strip() == existing.comment
+            )
+            if not same:
+                raise RankingConflict("This task already has a different ranking; a ranking cannot be changed.")
+            return existing, False
+        _refuse_if_closed(assignment)
+        clean_order = order_validate(
+            order=order, completion_ids=assignment.shown_order, allow_ties=assignment.allow_ties
+        )
+        clean_flags = flags_validate(flags=flags, completion_ids=assignment.shown_order)
+        comment = (comment or "").strip()
+        if len(comment) > MAX_COMMENT_CHARS:
+            raise ValidationError({"comment": f"is longer than {MAX_COMMENT_CHARS} characters"})
+        if seconds is not None and not 0 <= seconds <= MAX_SECONDS:
+            raise ValidationError({"seconds": f"must be between 0 and {MAX_SECONDS:.0f}"})
+        ranking = ranking_record(
+            assignment=assignment, order=clean_order, flags=clean_flags, comment=comment, seconds=seconds
+        )
+        transaction.on_commit(lambda: _after_submit(ranking_id=ranking.pk, project_id=assignment.project_id))
+    return ranking, True
+
+
+def _after_submit(*, ranking_id: int, project_id: int) -> None:
+    project_rankings_left_forget_one(project_id=project_id)
+    ranking_submitted.send(sender=Ranking, ranking_id=ranking_id)
+
+
+def assignment_skip(*, assignment_id: int, annotator: AbstractBaseUser, reason: str = "") -> Assignment:
+    """Give the task back without ranking it; the caller will not get this prompt again.
+
+    Skipping a skipped task again is a no-op; skipping a ranked one raises RankingConflict.
+    """
+    reason = (reason or "").strip()
+    if len(reason) > MAX_SKIP_REASON_CHARS:
+        raise ValidationError({"reason": f"is longer than {MAX_SKIP_REASON_CHARS} characters"})
+    with transaction.atomic():
+        assignment = _assignment_of_caller(assignment_id=assignment_id, annotator=annotator)
+        if assignment.state == Assignment.State.SKIPPED:
+            return assignment
+        if assignment.state == Assignment.State.SUBMITTED:
+            raise RankingConflict("This task is already ranked; it cannot be skipped.")
+        _refuse_if_closed(assignment)
+        assignment.state = Assignment.State.SKIPPED
+        assignment.finished_at = timezone.now()
+        assignment.skip_reason = reason
+        assignment.save(update_fields=["state", "finished_at", "skip_reason"])
+        Prompt.objects.filter(pk=assignment.prompt_id).update(
+            open_assignment_count=Greatest(F("open_assignment_count") - 1, Value(0))
+        )
+    return assignment
+
+
+def prompt_counters_rebuild(*, project: Project | None = None) -> int:
+    """Recompute every prompt's ranking and open-assignment counters from the rows.
+
+    For code that writes rankings or assignments in bulk without ``ranking_record`` or this
+    module (then call it once afterwards, in the same transaction). Returns prompts updated.
+    """
+
+    def count_of(queryset):
+        counted = queryset.filter(prompt=OuterRef("pk")).order_by().values("prompt").annotate(n=Count("pk"))
+        return Coalesce(Subquery(counted.values("n"), output_field=IntegerField()), Value(0))
+
+    prompts = Prompt.objects.all() if project is None else Prompt.objects.filter(project=project)
+    return prompts.update(
+        ranking_count=count_of(Ranking.objects.all()),
+        open_assignment_count=count_of(Assignment.objects.filter(state=Assignment.State.OPEN)),
+    )

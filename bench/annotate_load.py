@@ -1,0 +1,378 @@
+"""Load test of the annotator loop: N simulated annotators loop next -> submit against
+gunicorn + PostgreSQL for a fixed time, then the database is checked.
+
+    .venv/bin/python bench/annotate_load.py                       # 50 annotators, 20 s, flat out
+    .venv/bin/python bench/annotate_load.py --rate 300            # paced: 300 rankings/s offered
+    .venv/bin/python bench/annotate_load.py --annotators 16 --seconds 5 --prompts 500   # quick
+
+What it does:
+1. creates a scratch database next to the one DATABASE_URL names (default
+   postgres://postgres@127.0.0.1:5432/postgres), migrates it, and adds a project with
+   ``--prompts`` prompts of ``--k`` completions and ``--annotators`` annotators with API tokens;
+2. starts gunicorn (``--workers`` x ``--threads``, gthread) on a free localhost port;
+3. runs the annotators as threads spread over ``--client-processes`` processes. Each one loops
+   GET /api/v1/projects/{id}/tasks/next -> POST /api/v1/assignments/{id}/ranking (a random
+   order) for ``--seconds``, after ``--warmup`` seconds not counted. Without ``--rate`` they
+   go flat out (a closed loop: latency then grows with the number of clients); with ``--rate``
+   each annotator paces itself so that together they offer that many rankings per second;
+4. prints requests/s, submitted rankings/s and p50/p99/max latency per endpoint;
+5. stops the server and checks: no prompt has more rankings than wanted, every ranking a
+   client was told about (201) is stored and nothing else is, no annotator ranked a prompt
+   twice, the prompt counters equal the rows, and no request failed. Exits 1 otherwise.
+Then drops the scratch database (``--keep`` keeps it). Figures: docs/BENCHMARKS-annotate.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_BASE_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+# --- Database and server ---------------------------------------------------------------
+def database_create(base_url: str) -> tuple[str, str]:
+    import psycopg2
+
+    name = f"rankforge_bench_annotate_{os.getpid()}"
+    connection = psycopg2.connect(base_url)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    connection.close()
+    return name, urlunparse(urlparse(base_url)._replace(path=f"/{name}"))
+
+
+def database_drop(base_url: str, name: str) -> None:
+    import psycopg2
+
+    connection = psycopg2.connect(base_url)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    connection.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def server_start(args: argparse.Namespace, env: dict[str, str], port: int) -> subprocess.Popen:
+    command = [
+        str(ROOT / ".venv" / "bin" / "gunicorn"),
+        "config.wsgi",
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", str(args.workers),
+        "--worker-class", "gthread",
+        "--threads", str(args.threads),
+        "--keep-alive", "30",
+        "--backlog", "2048",
+        "--log-level", "warning",
+    ]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+
+
+def server_wait(port: int, token: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/api/v1/me", headers={"Authorization": f"Token {token}"})
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("gunicorn did not answer within 30 s")
+
+
+def setup_data(args: argparse.Namespace) -> tuple[int, list[str]]:
+    """A project with prompts and completions, annotators with tokens. Returns (project id, tokens)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from rest_framework.authtoken.models import Token
+
+    from annotate.models import Completion, Project, Prompt
+
+    User = get_user_model()
+    project = Project.objects.create(
+        name="Load test", instructions="Rank them.", rankings_per_prompt=args.wanted, min_completions=2
+    )
+    unusable = make_password(None)
+    users = User.objects.bulk_create(User(username=f"bench{i:04d}", password=unusable) for i in range(args.annotators))
+    project.annotators.add(*users)
+    tokens = [Token(key=Token.generate_key(), user=user) for user in users]
+    Token.objects.bulk_create(tokens)
+    rng = random.Random(20261126)
+    words = ["the", "model", "answer", "is", "helpful", "harmless", "correct", "short", "long", "reply", "ranking"]
+    prompts = Prompt.objects.bulk_create(
+        Prompt(project=project, text=" ".join(rng.choices(words, k=25)), external_id=f"p{i}")
+        for i in range(args.prompts)
+    )
+    Completion.objects.bulk_create(
+        (
+            Completion(prompt=prompt, text=f"{position}. " + " ".join(rng.choices(words, k=60)), position=position)
+            for prompt in prompts
+            for position in range(args.k)
+        ),
+        batch_size=5000,
+    )
+    return project.pk, [token.key for token in tokens]
+
+
+# --- Clients ---------------------------------------------------------------------------
+def client_process(port: int, project_id: int, tokens: list[str], start_at: float, count_from: float,
+                   stop_at: float, period: float, results: multiprocessing.Queue) -> None:  # fmt: skip
+    """Runs one annotator per token as a thread; puts its measurements on ``results``."""
+    lock = threading.Lock()
+    merged = {"next": [], "submit": [], "statuses": {}, "ranking_ids": [], "errors": []}
+
+    def annotator(token: str) -> None:
+        headers = {"Authorization": f"Token {token}", "Content-Type": "application/json", "Accept": "application/json"}
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        rng = random.Random(token)
+        mine = {"next": [], "submit": [], "statuses": {}, "ranking_ids": [], "errors": []}
+
+        def call(kind: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+            nonlocal connection
+            sent = time.monotonic()
+            try:
+                connection.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+                response = connection.getresponse()
+                status, data = response.status, json.loads(response.read() or b"{}")
+            except (OSError, http.client.HTTPException) as error:
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                mine["errors"].append(f"{kind}: {error!r}")
+                return 0, {}
+            if sent >= count_from:
+                mine[kind].append(time.monotonic() - sent)
+                mine["statuses"][f"{kind} {status}"] = mine["statuses"].get(f"{kind} {status}", 0) + 1
+            return status, data
+
+        while time.monotonic() < start_at:
+            time.sleep(0.005)
+        next_cycle = time.monotonic() + rng.random() * period  # spread the paced clients out
+        while True:
+            if period:
+                wait = next_cycle - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                next_cycle = max(next_cycle + period, time.monotonic() - period)
+            if time.monotonic() >= stop_at:
+                break
+            status, task = call("next", "GET", f"/api/v1/projects/{project_id}/tasks/next")
+            if status != 200:
+                if status:
+                    mine["errors"].append(f"next answered {status}: {task}")
+                continue
+            if task["assignment_id"] is None:
+                mine["errors"].append("pool ran dry: use more --prompts")
+                break
+            order = [[completion["id"]] for completion in task["completions"]]
+            rng.shuffle(order)
+            body = {"order": order, "seconds": round(rng.uniform(5, 60), 1)}
+            status, ranking = call("submit", "POST", f"/api/v1/assignments/{task['assignment_id']}/ranking", body)
+            if status == 201:
+                mine["ranking_ids"].append(ranking["id"])
+            elif status:
+                mine["errors"].append(f"submit answered {status}: {ranking}")
+        connection.close()
+        with lock:
+            for key in ("next", "submit", "ranking_ids", "errors"):
+                merged[key].extend(mine[key])
+            for key, value in mine["statuses"].items():
+                merged["statuses"][key] = merged["statuses"].get(key, 0) + value
+
+    threads = [threading.Thread(target=annotator, args=(token,)) for token in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    results.put(merged)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+# --- Checks ----------------------------------------------------------------------------
+def verify(project_id: int, wanted: int, ranking_ids: list[int]) -> list[str]:
+    from django.db.models import Count
+
+    from annotate.models import Assignment, Prompt, Ranking
+
+    problems = []
+    per_prompt = Prompt.objects.filter(project_id=project_id).annotate(n=Count("rankings"))
+    over = per_prompt.filter(n__gt=wanted).count()
+    if over:
+        problems.append(f"{over} prompts have more than {wanted} rankings")
+    stored = set(Ranking.objects.filter(prompt__project_id=project_id).values_list("pk", flat=True))
+    told = set(ranking_ids)
+    if told - stored:
+        problems.append(f"{len(told - stored)} rankings answered 201 but are not stored (lost)")
+    if stored - told:
+        problems.append(f"{len(stored - told)} rankings are stored that no client was told about")
+    if len(ranking_ids) != len(told):
+        problems.append("a ranking id was answered twice")
+    twice = Ranking.objects.values("prompt", "annotator").annotate(n=Count("pk")).filter(n__gt=1).count()
+    if twice:
+        problems.append(f"{twice} (prompt, annotator) pairs were ranked twice")
+    opened = Assignment.objects.filter(state="open").values("prompt").annotate(n=Count("pk"))
+    open_by_prompt = {row["prompt"]: row["n"] for row in opened}
+    wrong = sum(
+        1
+        for prompt in per_prompt.only("pk", "ranking_count", "open_assignment_count")
+        if (prompt.ranking_count, prompt.open_assignment_count) != (prompt.n, open_by_prompt.get(prompt.pk, 0))
+    )
+    if wrong:
+        problems.append(f"{wrong} prompts have counters that differ from their rows")
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--annotators", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured time")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds run first, not counted")
+    parser.add_argument("--rate", type=float, default=0.0, help="rankings/s offered in total (0 = flat out)")
+    parser.add_argument("--prompts", type=int, default=6000)
+    parser.add_argument("--k", type=int, default=4, help="completions per prompt")
+    parser.add_argument("--wanted", type=int, default=3, help="rankings wanted per prompt")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument(
+        "--redis-url",
+        default="",
+        help="broker for the ranking_submitted hook (comparisons); the server only enqueues, no worker runs "
+        "(default: none, so the hook's Celery task runs inside the submit request, as without Redis)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args()
+
+    base_url = os.environ.get("DATABASE_URL") or DEFAULT_BASE_URL
+    name, url = database_create(base_url)
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "SECRET_KEY": secrets.token_urlsafe(40),
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    env.pop("REDIS_URL", None)
+    if args.redis_url:
+        env["REDIS_URL"] = args.redis_url
+    os.environ.update({key: env[key] for key in ("DATABASE_URL", "SECRET_KEY", "DEBUG", "LOG_LEVEL")})
+    os.environ.pop("REDIS_URL", None)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    sys.path.insert(0, str(ROOT))
+    server = None
+    try:
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+        import django
+
+        django.setup()
+        project_id, tokens = setup_data(args)
+        from django.db import connection
+
+        connection.close()
+
+        port = free_port()
+        server = server_start(args, env, port)
+        server_wait(port, tokens[0])
+
+        period = args.annotators / args.rate if args.rate else 0.0
+        start_at = time.monotonic() + 1.0
+        count_from = start_at + args.warmup
+        stop_at = count_from + args.seconds
+        results: multiprocessing.Queue = multiprocessing.Queue()
+        shares = [tokens[i :: args.client_processes] for i in range(args.client_processes)]
+        clients = [
+            multiprocessing.Process(
+                target=client_process,
+                args=(port, project_id, share, start_at, count_from, stop_at, period, results),
+            )
+            for share in shares
+            if share
+        ]
+        load_before = os.getloadavg()
+        for client in clients:
+            client.start()
+        merged = [results.get() for _ in clients]
+        for client in clients:
+            client.join()
+        load_after = os.getloadavg()
+    finally:
+        if server is not None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+
+    latencies = {kind: [value for part in merged for value in part[kind]] for kind in ("next", "submit")}
+    statuses: dict[str, int] = {}
+    for part in merged:
+        for key, value in part["statuses"].items():
+            statuses[key] = statuses.get(key, 0) + value
+    ranking_ids = [ranking_id for part in merged for ranking_id in part["ranking_ids"]]
+    errors = [error for part in merged for error in part["errors"]]
+    measured_rankings = statuses.get("submit 201", 0)
+    requests = len(latencies["next"]) + len(latencies["submit"])
+
+    print(
+        f"annotators {args.annotators}, {args.seconds:.0f} s measured after {args.warmup:.0f} s warm-up, "
+        f"offered {'flat out' if not args.rate else f'{args.rate:.0f} rankings/s'}; gunicorn {args.workers} "
+        f"workers x {args.threads} threads; {args.prompts} prompts x {args.k} completions, {args.wanted} wanted; "
+        f"{os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, {load_after[0]:.2f} after"
+    )
+    print(f"requests/s            {requests / args.seconds:8.1f}")
+    print(f"submitted rankings/s  {measured_rankings / args.seconds:8.1f}")
+    for kind in ("next", "submit"):
+        values = latencies[kind]
+        print(
+            f"{kind:<7} p50 {percentile(values, 0.5) * 1000:6.1f} ms   p99 {percentile(values, 0.99) * 1000:6.1f} ms"
+            f"   max {max(values, default=float('nan')) * 1000:6.1f} ms   ({len(values)} requests)"
+        )
+    print("answers", dict(sorted(statuses.items())))
+
+    problems = verify(project_id, args.wanted, ranking_ids)
+    problems += [f"{len(errors)} failed requests, e.g. {errors[0]}"] if errors else []
+    from django.db import connection
+
+    connection.close()
+    if args.redis_url:  # the expansions the server queued: nobody will run them
+        import redis
+
+        queue = redis.Redis.from_url(args.redis_url)
+        print(f"hook: {queue.llen('default')} comparison expansions queued on {args.redis_url} (deleted)")
+        queue.delete("default")
+    else:
+        print("hook: comparisons expanded inside each submit request (no broker)")
+    if not args.keep:
+        database_drop(base_url, name)
+    else:
+        print(f"kept database {name}")
+    print("checks:", "all passed (no over-ranking, no lost ranking)" if not problems else "; ".join(problems))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+"""TRL's RewardTrainer against RankForge's grouped trainer: same backbone, data, max length and epochs.
+
+Data: K-wise rankings built deterministically from real text, the Anthropic HH-RLHF helpful test split
+(``/work/shared/data/hh_rlhf``). Each group is one single-turn prompt with K = 4..9 completions (cycling,
+mean 6.5): the human-preferred reply, the rejected reply, then K - 2 replies written for other prompts,
+ranked below both by how many words they share with the prompt (more on-topic ranks higher). Every
+text is short enough that prompt + reply fits ``--max-length``, so TRL drops nothing and both trainers
+see exactly the same pairs. TRL gets all C(K,2) pairs of each group as ``{"prompt", "chosen",
+"rejected"}`` rows; RankForge gets the groups.
+
+Runs, in one process, one after the other (a shared machine: the load is printed before each run):
+  1. RankForge grouped, batches in random order;
+  2. TRL RewardTrainer with its defaults (bf16, dropout off, gradient checkpointing, 8 pairs a batch,
+     lr 1e-4) -- only epochs and max_length are set to match;
+  3. RankForge grouped with length-grouped batches (its default).
+Each is timed end to end (model load, tokenization, training, saving), in wall-clock seconds and in
+CPU seconds of this process (less sensitive to other work on the machine). Held-out accuracy is
+measured the same way for all three, on the same held-out groups (split by prompt).
+
+    .venv/bin/python bench/train_vs_trl.py                      # default: ~3 min on 2 idle cores
+    .venv/bin/python bench/train_vs_trl.py --train-groups 400 --eval-groups 100 --epochs 1   # bigger
+    .venv/bin/python bench/train_vs_trl.py --device cuda        # on a GPU
+
+The last stdout line is the JSON of all figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import re
+import resource
+import sys
+import tempfile
+import time
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from rewardtrain.core.config import TrainConfig, default_model_path  # noqa: E402
+from rewardtrain.core.data import RankedRecord, split_hh_conversation  # noqa: E402
+from rewardtrain.core.evaluate import metrics_from_scores  # noqa: E402
+
+HH_FILE = "helpful-base-test.jsonl.gz"
+
+
+def find_data_dir() -> Path:
+    for candidate in (Path("/work/shared/data/hh_rlhf"), ROOT / "shared" / "data" / "hh_rlhf"):
+        if (candidate / HH_FILE).exists():
+            return candidate
+    raise SystemExit("hh_rlhf data not found (looked in /work/shared/data and ./shared/data)")
+
+
+def words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z']+", text.lower()))
+
+
+def build_groups(tokenizer: Any, groups: int, max_length: int, seed: int) -> list[RankedRecord]:
+    """Deterministic K = 4..9 rankings from HH-RLHF single-turn pairs that fit ``max_length`` tokens."""
+    with gzip.open(find_data_dir() / HH_FILE, "rt", encoding="utf-8") as handle:
+        lines = [json.loads(line) for line in handle]
+    singles = []
+    for line in lines:
+        chosen, rejected = line["chosen"], line["rejected"]
+        cut = chosen.rfind("\n\nAssistant:")
+        if cut < 0 or chosen[:cut] != rejected[:cut] or chosen == rejected:
+            continue
+        parsed = split_hh_conversation(chosen[: cut + len("\n\nAssistant:")])
+        if parsed is None or parsed[0]:  # multi-turn: skip, keeps every sequence short
+            continue
+        prompt = parsed[1].strip()
+        good = chosen[cut + len("\n\nAssistant:") :].strip()
+        bad = rejected[cut + len("\n\nAssistant:") :].strip()
+        if good and bad:
+            singles.append((prompt, good, bad))
+    # Budget: TRL reads "prompt completion[SEP]" plus [CLS]/[SEP]; RankForge "[CLS] prompt [SEP] completion [SEP]".
+    budget = max_length - 4
+
+    def length(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    fitting = [(p, g, b) for p, g, b in singles if length(p) + max(length(g), length(b)) <= budget]
+    replies = [g for _, g, _ in fitting] + [b for _, _, b in fitting]
+    rng = random.Random(seed)
+    rng.shuffle(fitting)
+    records = []
+    for n, (prompt, good, bad) in enumerate(fitting[:groups]):
+        k = 4 + n % 6
+        prompt_length, prompt_words = length(prompt), words(prompt)
+        others = []
+        while len(others) < k - 2:
+            candidate = rng.choice(replies)
+            if candidate not in (good, bad) and candidate not in others and prompt_length + length(candidate) <= budget:
+                others.append(candidate)
+        # On-topic distractors rank higher: the share of their words found in the prompt.
+        others.sort(key=lambda reply: -len(words(reply) & prompt_words) / max(1, len(words(reply))))
+        completions = [good, bad, *others]
+        order = list(range(k))
+        rng.shuffle(order)  # completions are stored in random order; the ranking says who is best
+        shuffled = [completions[i] for i in order]
+        ranking = [[order.index(i)] for i in range(k)]
+        records.append(RankedRecord(prompt=prompt, completions=shuffled, order=ranking, id=f"hh-{n}"))
+    if len(records) < groups:
+        raise SystemExit(f"only {len(records)} groups fit max_length={max_length}; lower --train/eval-groups")
+    return records
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_rankforge(
+    records: list[RankedRecord], held_out: list[RankedRecord], args: argparse.Namespace, group_by_length: bool
+) -> dict[str, Any]:
+    from rewardtrain.core.scoring import RewardScorer
+    from rewardtrain.core.train import train
+
+    config = TrainConfig(
+        model=args.model,
+        epochs=args.epochs,
+        max_length=args.max_length,
+        lr=args.lr,
+        prompts_per_batch=args.prompts_per_batch,
+        group_by_length=group_by_length,
+        seed=args.seed,
+        device=args.device,
+    )
+    with tempfile.TemporaryDirectory() as out:
+        wall, cpu = time.perf_counter(), cpu_seconds()
+        result = train(config, records, eval_records=[], out_dir=Path(out) / "rm")
+        wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+        scorer = RewardScorer.load(Path(out) / "rm", device=args.device)
+        metrics = metrics_from_scores(held_out, scorer.score(held_out))
+    stats = result.train_stats
+    return {
+        "wall_seconds": round(wall, 2),
+        "cpu_seconds": round(cpu, 2),
+        "training_seconds": stats["training_seconds"],
+        "sequences_forwarded": stats["sequences_forwarded"],
+        "real_tokens": stats["real_tokens"],
+        "padded_tokens": stats["padded_tokens"],
+        "tokens_per_second": round(stats["real_tokens"] / stats["training_seconds"], 1),
+        "optimizer_steps": stats["steps"],
+        "held_out_accuracy": metrics["pairwise_accuracy"],
+        "held_out_kendall_tau": metrics["kendall_tau"],
+        "length_baseline_accuracy": metrics["length_baseline_accuracy"],
+    }
+
+
+def run_trl(records: list[RankedRecord], held_out: list[RankedRecord], args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    rows = [
+        {"prompt": record.prompt + " ", "chosen": record.completions[pair.winner], "rejected": record.completions[pair.loser]}
+        for record in records
+        for pair in record.comparisons()
+    ]
+    with tempfile.TemporaryDirectory() as out:
+        wall, cpu = time.perf_counter(), cpu_seconds()
+        tokenizer = AutoTokenizer.from_pretrained(args.model)
+        if tokenizer.eos_token is None:  # BERT has none; TRL appends the eos text to every sequence
+            tokenizer.eos_token = tokenizer.sep_token
+        config = RewardConfig(
+            output_dir=out,
+            num_train_epochs=args.epochs,
+            max_length=args.max_length,
+            seed=args.seed,
+            save_strategy="no",
+            report_to="none",
+            logging_steps=50,
+            disable_tqdm=True,
+            use_cpu=args.device == "cpu",
+            **({"learning_rate": args.trl_lr} if args.trl_lr else {}),
+        )
+        trainer = RewardTrainer(
+            model=args.model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
+        )
+        kept = len(trainer.train_dataset)
+        tokens = sum(len(c) + len(r) for c, r in zip(trainer.train_dataset["chosen_ids"], trainer.train_dataset["rejected_ids"]))
+        output = trainer.train()
+        trainer.save_model(out)
+        wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+        model = trainer.model.eval()
+        device = next(model.parameters()).device
+        scores = []
+        with torch.inference_mode():
+            for record in held_out:
+                texts = [record.prompt + " " + text + tokenizer.eos_token for text in record.completions]
+                inputs = tokenizer(texts, padding=True, truncation=True, max_length=args.max_length, return_tensors="pt")
+                scores.append(model(**inputs.to(device)).logits[:, 0].float().tolist())
+    metrics = metrics_from_scores(held_out, scores)
+    training_seconds = output.metrics["train_runtime"]
+    return {
+        "wall_seconds": round(wall, 2),
+        "cpu_seconds": round(cpu, 2),
+        "training_seconds": round(training_seconds, 2),
+        "pairs": len(rows),
+        "pairs_kept": kept,
+        "sequences_forwarded": 2 * kept * args.epochs,
+        "real_tokens": tokens * args.epochs,
+        "tokens_per_second": round(tokens * args.epochs / training_seconds, 1),
+        "optimizer_steps": trainer.state.global_step,
+        "held_out_accuracy": metrics["pairwise_accuracy"],
+        "held_out_kendall_tau": metrics["kendall_tau"],
+        "length_baseline_accuracy": metrics["length_baseline_accuracy"],
+        "settings": {
+            "bf16": config.bf16,
+            "gradient_checkpointing": config.gradient_checkpointing,
+            "disable_dropout": config.disable_dropout,
+            "per_device_train_batch_size": config.per_device_train_batch_size,
+            "learning_rate": config.learning_rate,
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=default_model_path())
+    parser.add_argument("--train-groups", type=int, default=60)
+    parser.add_argument("--eval-groups", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=TrainConfig.lr, help="RankForge learning rate")
+    parser.add_argument("--trl-lr", type=float, default=None, help="TRL learning rate (default: TRL's own, 1e-4)")
+    parser.add_argument("--prompts-per-batch", type=int, default=TrainConfig.prompts_per_batch)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--skip-trl", action="store_true")
+    args = parser.parse_args()
+
+    import torch
+    import transformers
+    from transformers import AutoTokenizer
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    torch.manual_seed(args.seed)
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    records = build_groups(tokenizer, args.train_groups + args.eval_groups, args.max_length, args.seed)
+    train_records, held_out = records[: args.train_groups], records[args.train_groups :]
+    ks = [len(r.completions) for r in train_records]
+    print(
+        f"data: {len(train_records)} train groups (K mean {sum(ks) / len(ks):.2f}, "
+        f"{sum(len(r.comparisons()) for r in train_records)} pairs), {len(held_out)} held-out groups; "
+        f"max_length {args.max_length}, epochs {args.epochs}, device {args.device}",
+        file=sys.stderr,
+    )
+    runs: dict[str, Any] = {}
+    plan = [("rankforge_grouped", False), ("trl", None), ("rankforge_grouped_length_grouped", True)]
+    for name, group_by_length in plan:
+        if name == "trl" and args.skip_trl:
+            continue
+        load = load_average()
+        print(f"running {name} (load average {load}) ...", file=sys.stderr)
+        if name == "trl":
+            runs[name] = run_trl(train_records, held_out, args)
+        else:
+            runs[name] = run_rankforge(train_records, held_out, args, group_by_length)
+        runs[name]["load_average_before"] = load
+        print(f"  {name}: {json.dumps(runs[name])}", file=sys.stderr)
+
+    summary: dict[str, Any] = {"runs": runs}
+    if "trl" in runs:
+        trl = runs["trl"]
+        for name in ("rankforge_grouped", "rankforge_grouped_length_grouped"):
+            ours = runs[name]
+            summary[f"{name}_vs_trl"] = {
+                "speedup_wall": round(trl["wall_seconds"] / ours["wall_seconds"], 2),
+                "speedup_cpu": round(trl["cpu_seconds"] / ours["cpu_seconds"], 2),
+                "sequences_ratio": round(trl["sequences_forwarded"] / ours["sequences_forwarded"], 2),
+                "tokens_per_second_ratio": round(ours["tokens_per_second"] / trl["tokens_per_second"], 3),
+                "accuracy_difference_points": round(100 * (ours["held_out_accuracy"] - trl["held_out_accuracy"]), 2),
+            }
+            print(f"{name} vs TRL: {summary[f'{name}_vs_trl']}", file=sys.stderr)
+    summary["setup"] = {
+        "model": args.model,
+        "train_groups": len(train_records),
+        "eval_groups": len(held_out),
+        "k_mean": sum(ks) / len(ks),
+        "max_length": args.max_length,
+        "epochs": args.epochs,
+        "device": args.device,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "cpu_count": os.cpu_count(),
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Datasets out of a project, staff only, streamed so the server's memory stays flat.
+
+    curl -H "Authorization: Token $TOKEN" -o pairs.jsonl \\
+         "http://127.0.0.1:8000/api/v1/projects/1/export?format=trl&test_fraction=0.1&split=train"
+    curl -H "Authorization: Token $TOKEN" "http://127.0.0.1:8000/api/v1/projects/1/export?format=trl&meta=1"
+
+Query parameters are the options of ``rewardtrain.services.export.ExportOptions``: ``format``
+(trl, rankings, consensus, csv, parquet), ``pairs``, ``ties``, ``margin``, ``since``, ``until``,
+``annotators`` (comma-separated usernames), ``min_agreement``, ``split``, ``test_fraction``, ``seed``.
+The options go back in the ``X-Export-Options`` header; ``meta=1`` answers the metadata JSON (with
+the counts, which takes one pass over the data) instead of the data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+from django.http import FileResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.api.permissions import IsStaff
+from annotate.models import Project
+from rewardtrain.services.export import (
+    CONTENT_TYPES,
+    EXTENSIONS,
+    FORMATS,
+    ExportOptions,
+    ExportStats,
+    export_metadata,
+    export_parquet,
+    export_stream,
+)
+
+
+class IgnoreFormatParameter(BaseContentNegotiation):
+    """``?format=`` names the dataset format here, not one of DRF's renderers: errors answer JSON."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class ProjectExportApi(APIView):
+    permission_classes = [IsStaff]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = IgnoreFormatParameter
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("format", OpenApiTypes.STR, enum=FORMATS, description="Dataset format (default trl)"),
+            OpenApiParameter("pairs", OpenApiTypes.STR, enum=["all", "adjacent", "best_vs_rest"]),
+            OpenApiParameter("ties", OpenApiTypes.BOOL, description="Keep tie rows"),
+            OpenApiParameter("margin", OpenApiTypes.BOOL, description="trl: margin = rank gap"),
+            OpenApiParameter("since", OpenApiTypes.DATETIME),
+            OpenApiParameter("until", OpenApiTypes.DATETIME),
+            OpenApiParameter("annotators", OpenApiTypes.STR, description="Comma-separated usernames"),
+            OpenApiParameter("min_agreement", OpenApiTypes.FLOAT),
+            OpenApiParameter("split", OpenApiTypes.STR, enum=["all", "train", "test"]),
+            OpenApiParameter("test_fraction", OpenApiTypes.FLOAT),
+            OpenApiParameter("seed", OpenApiTypes.INT),
+            OpenApiParameter("meta", OpenApiTypes.BOOL, description="Answer the metadata JSON instead of the data"),
+        ],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
+    def get(self, request: Request, project_id: int):
+        project = get_object_or_404(Project, pk=project_id)
+        options = ExportOptions.from_mapping(request.query_params)
+        if request.query_params.get("meta") in ("1", "true", "yes"):
+            stats = ExportStats()
+            if options.format == "parquet":
+                with tempfile.NamedTemporaryFile(suffix=".parquet") as scratch:
+                    export_parquet(project=project, options=options, path=scratch.name, stats=stats)
+            else:
+                for _ in export_stream(project=project, options=options, stats=stats):
+                    pass
+            return Response(export_metadata(project=project, options=options, stats=stats, seconds=None))
+
+        filename = f"project-{project.pk}-{options.format}.{EXTENSIONS[options.format]}"
+        if options.format == "parquet":
+            handle = tempfile.NamedTemporaryFile(suffix=".parquet", delete=False)  # noqa: SIM115 - FileResponse closes it
+            try:
+                handle.close()
+                export_parquet(project=project, options=options, path=handle.name)
+                data = open(handle.name, "rb")  # noqa: SIM115 - FileResponse closes it
+            finally:
+                os.unlink(handle.name)  # the open handle keeps the data readable until the response ends
+            response = FileResponse(data, content_type=CONTENT_TYPES["parquet"], as_attachment=True, filename=filename)
+        else:
+            response = StreamingHttpResponse(
+                export_stream(project=project, options=options), content_type=CONTENT_TYPES[options.format]
+            )
+            response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["X-Export-Options"] = json.dumps(options.to_dict())
+        return response

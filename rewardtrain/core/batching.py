@@ -1,0 +1,187 @@
+"""Batches: which sequences go through the model, and which pairs of their rewards the loss compares.
+
+The collator's contract, on a tiny example. Two prompts: A with 3 completions ranked a0 > a1 > a2, and
+B with 2 completions where b1 > b0. In ``grouped`` mode each completion is one row::
+
+    rows        = [a0, a1, a2, b0, b1]            # token id sequences, unpadded
+    winner      = [0, 0, 1, 4]                    # row of each pair's winner ...
+    loser       = [1, 2, 2, 3]                    # ... and loser
+    pair_weight = [1/6, 1/6, 1/6, 1/2]            # 1/(pairs of its prompt) / (prompts in the batch)
+    margin      = [0, 0.5, 0, 0]                  # with margin_by_rank_gap: rank_margin * (gap - 1)
+    row_weight  = [1/6, 1/6, 1/6, 1/4, 1/4]       # 1/(rows of its prompt) / (prompts), for centering
+
+In ``pairwise`` mode (TRL's compute) every pair gets its own two rows -- ``[a0, a1, a0, a2, a1, a2, b1,
+b0]``, winner ``[0, 2, 4, 6]``, loser ``[1, 3, 5, 7]`` -- with the same weights, so both modes compute
+the same loss; grouped forwards K sequences per prompt instead of K(K-1).
+
+:meth:`Batch.chunks` pads the rows for the model: sorted by length and cut into forwards of at most
+``max_tokens`` padded tokens, so short completions are not padded to the longest one of the batch.
+
+Example::
+
+    from rewardtrain.core.batching import Collator
+    batch = Collator(mode="grouped").collate(encoded_records)
+    for rows, inputs in batch.chunks(max_tokens=8192, pad_token_id=0):
+        rewards[rows] = model(**inputs).logits[:, 0]
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from rewardtrain.core.data import Comparison
+from rewardtrain.core.encoding import EncodedSequence
+
+
+@dataclass
+class EncodedRecord:
+    """A record after tokenization: its ranked completions' sequences and the comparisons between them."""
+
+    sequences: list[EncodedSequence]
+    comparisons: list[Comparison]  # winner/loser index into ``sequences``
+
+    @property
+    def longest(self) -> int:
+        return max(len(sequence) for sequence in self.sequences)
+
+    @property
+    def tokens(self) -> int:
+        return sum(len(sequence) for sequence in self.sequences)
+
+
+@dataclass
+class Batch:
+    rows: list[EncodedSequence]
+    winner: torch.Tensor  # long [pairs]
+    loser: torch.Tensor  # long [pairs]
+    pair_weight: torch.Tensor  # float [pairs]
+    margin: torch.Tensor  # float [pairs]
+    row_weight: torch.Tensor  # float [rows]
+    prompts: int
+
+    @property
+    def real_tokens(self) -> int:
+        return sum(len(row) for row in self.rows)
+
+    def chunks(self, max_tokens: int, pad_token_id: int) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+        return padded_chunks(self.rows, max_tokens, pad_token_id)
+
+    def padded_tokens(self, max_tokens: int) -> int:
+        """Tokens the model reads for this batch, padding included."""
+        return sum(len(self.rows[chunk[0]]) * len(chunk) for chunk in chunk_plan(self.rows, max_tokens))
+
+
+def chunk_plan(rows: list[EncodedSequence], max_tokens: int) -> list[list[int]]:
+    """Row indices of each forward: rows sorted longest first, as many per forward as fit in max_tokens."""
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]), reverse=True)
+    plan, start = [], 0
+    while start < len(order):
+        count = max(1, max_tokens // max(len(rows[order[start]]), 1))
+        plan.append(order[start : start + count])
+        start += count
+    return plan
+
+
+def padded_chunks(
+    rows: list[EncodedSequence], max_tokens: int, pad_token_id: int
+) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+    """Yield (row indices, padded model inputs) for each forward of :func:`chunk_plan`."""
+    for picked in chunk_plan(rows, max_tokens):
+        yield torch.tensor(picked), _pad([rows[i] for i in picked], len(rows[picked[0]]), pad_token_id)
+
+
+def _pad(rows: list[EncodedSequence], width: int, pad_token_id: int) -> dict[str, torch.Tensor]:
+    input_ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    token_type_ids = torch.zeros((len(rows), width), dtype=torch.long) if rows[0].token_type_ids else None
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = torch.tensor(row.input_ids)
+        attention_mask[i, : len(row)] = 1
+        if token_type_ids is not None and row.token_type_ids:
+            token_type_ids[i, : len(row)] = torch.tensor(row.token_type_ids)
+    inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if token_type_ids is not None:
+        inputs["token_type_ids"] = token_type_ids
+    return inputs
+
+
+@dataclass
+class Collator:
+    mode: Literal["grouped", "pairwise"] = "grouped"
+    margin_by_rank_gap: bool = False
+    rank_margin: float = 0.5
+
+    def collate(self, records: list[EncodedRecord]) -> Batch:
+        rows: list[EncodedSequence] = []
+        winner: list[int] = []
+        loser: list[int] = []
+        pair_weight: list[float] = []
+        margin: list[float] = []
+        row_weight: list[float] = []
+        prompts = len(records)
+        for record in records:
+            pairs = record.comparisons
+            first_row = len(rows)
+            if self.mode == "grouped":
+                rows.extend(record.sequences)
+                winner.extend(first_row + pair.winner for pair in pairs)
+                loser.extend(first_row + pair.loser for pair in pairs)
+            else:
+                for n, pair in enumerate(pairs):
+                    rows.extend((record.sequences[pair.winner], record.sequences[pair.loser]))
+                    winner.append(first_row + 2 * n)
+                    loser.append(first_row + 2 * n + 1)
+            pair_weight.extend([1.0 / (len(pairs) * prompts)] * len(pairs))
+            row_weight.extend([1.0 / ((len(rows) - first_row) * prompts)] * (len(rows) - first_row))
+            margin.extend(
+                pair.margin + (self.rank_margin * (pair.rank_gap - 1) if self.margin_by_rank_gap else 0.0)
+                for pair in pairs
+            )
+        return Batch(
+            rows=rows,
+            winner=torch.tensor(winner, dtype=torch.long),
+            loser=torch.tensor(loser, dtype=torch.long),
+            pair_weight=torch.tensor(pair_weight, dtype=torch.float32),
+            margin=torch.tensor(margin, dtype=torch.float32),
+            row_weight=torch.tensor(row_weight, dtype=torch.float32),
+            prompts=prompts,
+        )
+
+
+def make_batches(
+    lengths: list[int], prompts_per_batch: int, *, seed: int, epoch: int, group_by_length: bool
+) -> list[list[int]]:
+    """Record indices for one epoch, ``prompts_per_batch`` at a time; deterministic in (seed, epoch).
+
+    With ``group_by_length``, records are shuffled, then sorted by length inside windows of 32 batches and
+    the resulting batches shuffled again: batches hold records of similar length (less padding) while the
+    order of batches stays random.
+    """
+    rng = random.Random(seed * 100_003 + epoch)
+    indices = list(range(len(lengths)))
+    rng.shuffle(indices)
+    if group_by_length:
+        window = 32 * prompts_per_batch
+        indices = [
+            i
+            for start in range(0, len(indices), window)
+            for i in sorted(indices[start : start + window], key=lambda i: lengths[i], reverse=True)
+        ]
+    batches = [indices[start : start + prompts_per_batch] for start in range(0, len(indices), prompts_per_batch)]
+    if group_by_length:
+        rng.shuffle(batches)
+    return batches
+
+
+def shard_batches(batches: list[list[int]], rank: int, world_size: int) -> list[list[int]]:
+    """This process's share of an epoch's batches under data parallelism (every rank gets as many)."""
+    if world_size <= 1:
+        return batches
+    per_rank = -(-len(batches) // world_size)
+    padded = (batches * world_size)[: per_rank * world_size]  # repeat early batches, as DistributedSampler pads
+    return padded[rank::world_size]

@@ -1,0 +1,221 @@
+"""``python -m rewardtrain train|evaluate|score``: progress bars on stderr, the LAST stdout line is the JSON result.
+
+Examples::
+
+    python -m rewardtrain train --data rankings.jsonl --eval-fraction 0.2 --out artifacts/rm
+    python -m rewardtrain evaluate --model artifacts/rm --data heldout.jsonl
+    python -m rewardtrain score --model artifacts/rm --data items.jsonl     # one {"rewards": [...]} line per item
+
+Data files may be K-wise rankings JSONL, TRL pairwise JSONL or Open Assistant trees, plain or gzip.
+Bad data exits with status 2 and a last line ``{"error": "...", "line": N}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rewardtrain.core.config import TrainConfig
+from rewardtrain.core.data import DataError, completion_text, context_turns, file_sha256, iter_json_lines, load_records
+
+EXIT_BAD_DATA = 2
+
+
+def _quiet_transformers() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def _emit(result: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+def _source(path: str) -> dict[str, Any]:
+    return {"path": str(Path(path).resolve()), "sha256": file_sha256(path), "bytes": os.path.getsize(path)}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m rewardtrain", description="Train, evaluate and run reward models.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    defaults = TrainConfig()
+
+    train = commands.add_parser("train", help="train a reward model and write an artifact directory")
+    train.add_argument("--data", required=True, help="training records (rankings, TRL pairs or OASST trees)")
+    held_out = train.add_mutually_exclusive_group()
+    held_out.add_argument("--eval", help="held-out records; default: hold out --eval-fraction of the prompts")
+    held_out.add_argument("--eval-fraction", type=float, default=defaults.eval_fraction)
+    train.add_argument("--out", required=True, help="artifact directory (replaced atomically if it exists)")
+    train.add_argument("--model", default=defaults.model, help="HF directory or hub id (default: shipped MiniLM)")
+    train.add_argument("--mode", choices=["grouped", "pairwise"], default=defaults.mode)
+    train.add_argument("--epochs", type=int, default=defaults.epochs)
+    train.add_argument("--lr", type=float, default=defaults.lr)
+    train.add_argument("--prompts-per-batch", type=int, default=defaults.prompts_per_batch)
+    train.add_argument("--gradient-accumulation-steps", type=int, default=defaults.gradient_accumulation_steps)
+    train.add_argument("--max-length", type=int, default=defaults.max_length)
+    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--center-rewards-coefficient", type=float, default=defaults.center_rewards_coefficient)
+    train.add_argument(
+        "--margin-by-rank-gap", action=argparse.BooleanOptionalAction, default=defaults.margin_by_rank_gap
+    )
+    train.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=defaults.group_by_length)
+    train.add_argument("--dropout", action=argparse.BooleanOptionalAction, default=defaults.dropout)
+    train.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=False)
+    train.add_argument("--lora", action=argparse.BooleanOptionalAction, default=False)
+    train.add_argument("--lora-r", type=int, default=defaults.lora_r)
+    train.add_argument("--bf16", choices=["auto", "on", "off"], default="auto")
+    train.add_argument("--device", default="auto")
+    train.add_argument("--eval-every-steps", type=int, default=0)
+    train.add_argument("--max-train-records", type=int, default=None, help="use only the first N training records")
+
+    evaluate = commands.add_parser("evaluate", help="held-out metrics of an artifact on ranked records")
+    evaluate.add_argument("--model", required=True, help="artifact directory")
+    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--batch-size", type=int, default=64)
+    evaluate.add_argument("--device", default="auto")
+
+    score = commands.add_parser("score", help="rewards for {prompt, context?, completions} lines")
+    score.add_argument("--model", required=True, help="artifact directory")
+    score.add_argument("--data", required=True)
+    score.add_argument("--output", help="write the reward lines here instead of stdout")
+    score.add_argument("--batch-size", type=int, default=64)
+    score.add_argument("--device", default="auto")
+    return parser
+
+
+def _train(args: argparse.Namespace) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    from rewardtrain.core.train import train
+
+    config = TrainConfig(
+        model=args.model,
+        mode=args.mode,
+        epochs=args.epochs,
+        lr=args.lr,
+        prompts_per_batch=args.prompts_per_batch,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        max_length=args.max_length,
+        seed=args.seed,
+        center_rewards_coefficient=args.center_rewards_coefficient,
+        margin_by_rank_gap=args.margin_by_rank_gap,
+        group_by_length=args.group_by_length,
+        dropout=args.dropout,
+        gradient_checkpointing=args.gradient_checkpointing,
+        lora=args.lora,
+        lora_r=args.lora_r,
+        lora_alpha=2 * args.lora_r,
+        bf16=args.bf16,
+        device=args.device,
+        eval_fraction=0.0 if args.eval else args.eval_fraction,
+        eval_every_steps=args.eval_every_steps,
+    )
+    records = load_records(args.data)
+    if args.max_train_records:
+        records = records[: args.max_train_records]
+    eval_records = load_records(args.eval) if args.eval else None
+    sources = {"train": _source(args.data), **({"eval": _source(args.eval)} if args.eval else {})}
+    is_main = int(os.environ.get("RANK", 0)) == 0
+    bar = tqdm(total=None, desc="train", unit="step", file=sys.stderr, disable=not is_main)
+
+    def progress(update: dict[str, Any]) -> None:
+        bar.total = update["total_steps"]
+        bar.n = update["step"]
+        bar.set_postfix(loss=f"{update['loss']:.4f}", lr=f"{update['lr']:.2e}", refresh=False)
+        bar.refresh()
+        if update["eval"] is not None:
+            accuracy = update["eval"].get("pairwise_accuracy")
+            bar.write(f"step {update['step']}: held-out pairwise accuracy {accuracy}", file=sys.stderr)
+
+    result = train(config, records, eval_records, out_dir=args.out, on_progress=progress, data_manifest=sources)
+    bar.close()
+    return result.to_dict()
+
+
+def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    from rewardtrain.core.evaluate import metrics_from_scores
+    from rewardtrain.core.scoring import RewardScorer
+
+    records = load_records(args.data)
+    scorer = RewardScorer.load(args.model, device=args.device)
+    scores = _score_with_progress(lambda block: scorer.score(block, batch_size=args.batch_size), records, "evaluate")
+    metrics = metrics_from_scores(records, scores)
+    return {"model": str(Path(args.model).resolve()), "data": _source(args.data), **metrics}
+
+
+def _score_with_progress(
+    score: Callable[[list[Any]], list[list[float]]], items: list[Any], desc: str
+) -> list[list[float]]:
+    from tqdm import tqdm
+
+    scores: list[list[float]] = []
+    block = 256
+    with tqdm(total=len(items), desc=desc, unit="item", file=sys.stderr) as bar:
+        for start in range(0, len(items), block):
+            scores.extend(score(items[start : start + block]))
+            bar.update(min(block, len(items) - start))
+    return scores
+
+
+def _score(args: argparse.Namespace) -> dict[str, Any]:
+    from rewardtrain.core.scoring import RewardScorer
+
+    items, ids = [], []
+    for number, obj in iter_json_lines(args.data):
+        if not isinstance(obj.get("prompt"), str) or not isinstance(obj.get("completions"), list):
+            raise DataError(
+                "a line to score needs 'prompt' (string) and 'completions' (list)", line=number, path=args.data
+            )
+        items.append(
+            {
+                "prompt": obj["prompt"],
+                "context": context_turns(obj.get("context"), number, args.data),
+                "completions": [completion_text(value, number, args.data) for value in obj["completions"]],
+            }
+        )
+        ids.append(obj.get("id"))
+    scorer = RewardScorer.load(args.model, device=args.device)
+    started = time.perf_counter()
+    scores = _score_with_progress(lambda block: scorer.score(block, batch_size=args.batch_size), items, "score")
+    lines = [
+        json.dumps({**({"id": i} if i is not None else {}), "rewards": rewards})
+        for i, rewards in zip(ids, scores, strict=True)
+    ]
+    if args.output:
+        Path(args.output).write_text("".join(line + "\n" for line in lines))
+    else:
+        sys.stdout.write("".join(line + "\n" for line in lines))
+    return {
+        "model": str(Path(args.model).resolve()),
+        "records": len(items),
+        "completions": sum(len(s) for s in scores),
+        "seconds": round(time.perf_counter() - started, 3),
+        "output": args.output,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    _quiet_transformers()
+    handlers = {"train": _train, "evaluate": _evaluate, "score": _score}
+    try:
+        result = handlers[args.command](args)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        _emit({"error": str(error), "line": error.line})
+        raise SystemExit(EXIT_BAD_DATA) from None
+    if int(os.environ.get("RANK", 0)) == 0:
+        _emit(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Held-out metrics of a reward model against human rankings, with the "longer wins" baseline beside them.
+
+Over every strict human preference (winner w, loser l) of the records:
+
+- ``pairwise_accuracy``: share of pairs with ``r_w > r_l``; equal scores count wrong (as RewardBench).
+- ``accuracy_by_k``: the same, by K = number of ranked completions of the record.
+- ``best_vs_worst_accuracy``: over pairs between a record's first and last rank group only.
+- ``kendall_tau``: mean over records of Kendall's tau-b between scores and the human order (ties handled
+  by tau-b); records given as explicit pairs have no order and are left out.
+- ``log_loss`` and ``ece``: calibration of ``P(w beats l) = sigmoid(r_w - r_l)``. ECE uses 10 equal-width
+  bins over both orientations of each pair ((p, 1) and (1 - p, 0)), so it does not depend on which side
+  is called "a".
+- ``length_baseline_accuracy``: the same pairs judged by "the longer completion (in characters) wins";
+  equal lengths count wrong. A model must beat this, not 50%.
+
+Example::
+
+    from rewardtrain.core.evaluate import evaluate
+
+    evaluate("artifacts/rm", records)["pairwise_accuracy"]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from rewardtrain.core.data import RankedRecord
+
+CALIBRATION_BINS = 10
+
+
+class Scorer(Protocol):
+    def score(self, items: Sequence[RankedRecord], batch_size: int = ...) -> list[list[float]]: ...
+
+
+def evaluate(scorer_or_model: Scorer | str | Path, records: list[RankedRecord], batch_size: int = 64) -> dict[str, Any]:
+    """Score ``records`` with a scorer (anything with ``.score``) or an artifact directory, then measure."""
+    if isinstance(scorer_or_model, str | Path):
+        from rewardtrain.core.scoring import RewardScorer
+
+        scorer: Scorer = RewardScorer.load(scorer_or_model)
+    else:
+        scorer = scorer_or_model
+    return metrics_from_scores(records, scorer.score(records, batch_size=batch_size))
+
+
+def _log_sigmoid(x: float) -> float:
+    return -math.log1p(math.exp(-x)) if x >= 0 else x - math.log1p(math.exp(x))
+
+
+def _sigmoid(x: float) -> float:
+    return math.exp(_log_sigmoid(x))
+
+
+def kendall_tau_b(human_rank: list[int], scores: list[float]) -> float | None:
+    """Kendall's tau-b between a human order (0 = best) and scores (higher = better); None if undefined."""
+    concordant = discordant = human_ties = score_ties = 0
+    n = len(scores)
+    for i in range(n):
+        for j in range(i + 1, n):
+            human = human_rank[j] - human_rank[i]  # > 0: i ranked better
+            model = scores[i] - scores[j]  # > 0: i scored higher
+            if human == 0:
+                human_ties += 1
+            if model == 0:
+                score_ties += 1
+            if human != 0 and model != 0:
+                if (human > 0) == (model > 0):
+                    concordant += 1
+                else:
+                    discordant += 1
+    total = n * (n - 1) // 2
+    denominator = math.sqrt((total - human_ties) * (total - score_ties))
+    return None if denominator == 0 else (concordant - discordant) / denominator
+
+
+def expected_calibration_error(probabilities: list[float], bins: int = CALIBRATION_BINS) -> float:
+    """ECE of winner probabilities, counting each pair in both orientations."""
+    points = [(p, 1.0) for p in probabilities] + [(1.0 - p, 0.0) for p in probabilities]
+    if not points:
+        return float("nan")
+    counts = [0] * bins
+    confidence = [0.0] * bins
+    outcome = [0.0] * bins
+    for p, y in points:
+        b = min(bins - 1, int(p * bins))
+        counts[b] += 1
+        confidence[b] += p
+        outcome[b] += y
+    return sum(abs(outcome[b] - confidence[b]) for b in range(bins) if counts[b]) / len(points)
+
+
+def metrics_from_scores(records: Sequence[RankedRecord], scores: Sequence[Sequence[float]]) -> dict[str, Any]:
+    """All metrics from per-record scores (``scores[i][j]`` = reward of completion j of record i)."""
+    if len(records) != len(scores):
+        raise ValueError(f"{len(records)} records but {len(scores)} score lists")
+    correct = longer_correct = best_worst_correct = best_worst_pairs = 0
+    by_k: dict[int, list[int]] = {}  # K -> [pairs, correct, longer correct]
+    probabilities: list[float] = []
+    log_loss = 0.0
+    taus: list[float] = []
+    all_scores: list[float] = []
+    scored_records = 0
+    for record, record_scores in zip(records, scores, strict=True):
+        comparisons = record.comparisons()
+        if not comparisons:
+            continue
+        scored_records += 1
+        ranked = record.ranked_indices()
+        all_scores.extend(record_scores[i] for i in ranked)
+        k_counts = by_k.setdefault(len(ranked), [0, 0, 0])
+        rank = record.rank_of()
+        worst = len(record.order) - 1
+        for pair in comparisons:
+            difference = record_scores[pair.winner] - record_scores[pair.loser]
+            right = difference > 0
+            longer = len(record.completions[pair.winner]) > len(record.completions[pair.loser])
+            correct += right
+            longer_correct += longer
+            k_counts[0] += 1
+            k_counts[1] += right
+            k_counts[2] += longer
+            probabilities.append(_sigmoid(difference))
+            log_loss -= _log_sigmoid(difference)
+            if rank is not None and rank[pair.winner] == 0 and rank[pair.loser] == worst:
+                best_worst_pairs += 1
+                best_worst_correct += right
+        if rank is not None:
+            tau = kendall_tau_b([rank[i] for i in ranked], [record_scores[i] for i in ranked])
+            if tau is not None:
+                taus.append(tau)
+    pairs = len(probabilities)
+
+    def share(numerator: int, denominator: int) -> float | None:
+        return numerator / denominator if denominator else None
+
+    mean = sum(all_scores) / len(all_scores) if all_scores else None
+    return {
+        "pairwise_accuracy": share(correct, pairs),
+        "length_baseline_accuracy": share(longer_correct, pairs),
+        "accuracy_by_k": {
+            str(k): {"pairs": n, "accuracy": share(right, n), "length_baseline_accuracy": share(longer, n)}
+            for k, (n, right, longer) in sorted(by_k.items())
+        },
+        "best_vs_worst_accuracy": share(best_worst_correct, best_worst_pairs),
+        "kendall_tau": sum(taus) / len(taus) if taus else None,
+        "log_loss": log_loss / pairs if pairs else None,
+        "ece": expected_calibration_error(probabilities) if pairs else None,
+        "reward_mean": mean,
+        "reward_std": (
+            math.sqrt(sum((s - mean) ** 2 for s in all_scores) / len(all_scores)) if mean is not None else None
+        ),
+        "counts": {
+            "records": len(records),
+            "records_with_pairs": scored_records,
+            "pairs": pairs,
+            "best_vs_worst_pairs": best_worst_pairs,
+            "kendall_tau_records": len(taus),
+            "completions": len(all_scores),
+        },
+    }

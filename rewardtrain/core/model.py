@@ -1,0 +1,142 @@
+"""Loading a backbone as a one-output reward model, and the hardware choices (device, bf16).
+
+Example::
+
+    from rewardtrain.core.config import TrainConfig
+    from rewardtrain.core.model import load_backbone
+
+    model, tokenizer, architecture = load_backbone(TrainConfig())  # the shipped MiniLM, an encoder
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from typing import Literal
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
+
+from rewardtrain.core.config import TrainConfig
+from rewardtrain.core.encoding import is_encoder_model
+
+
+def resolve_device(setting: str = "auto") -> torch.device:
+    """``auto``: this process's GPU (``LOCAL_RANK`` under torchrun) when CUDA is there, else the CPU."""
+    if setting != "auto":
+        return torch.device(setting)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
+def cpu_supports_bf16() -> bool:
+    """True on CPUs with native bf16 matrix instructions (AMX or AVX512-BF16), where autocast pays off."""
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
+def resolve_bf16(setting: str | bool, device: torch.device) -> bool:
+    if setting in (True, "on", "true"):
+        return True
+    if setting in (False, "off", "false"):
+        return False
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_supports_bf16()
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast: matmuls in bf16, weights and the loss stay fp32."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def disable_dropout(model: nn.Module) -> None:
+    """Dropout p=0 everywhere, including attention dropout that some models read from their config."""
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+        for name in ("dropout_prob", "attention_dropout", "dropout"):
+            if isinstance(getattr(module, name, None), float):
+                setattr(module, name, 0.0)
+
+
+def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase, model: nn.Module | None = None) -> None:
+    """Decoders often have no pad token: pad with EOS, and tell the model (it reads the last non-pad token)."""
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise ValueError("the tokenizer has neither a pad nor an eos token; set one before training")
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
+    if model is not None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    names = ("transformers.modeling_utils", "transformers.distributed.tensor_parallel")
+    loggers = [logging.getLogger(name) for name in names]
+    previous = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, previous, strict=True):
+            logger.setLevel(level)
+
+
+def load_backbone(
+    config: TrainConfig,
+) -> tuple[nn.Module, PreTrainedTokenizerBase, Literal["encoder", "decoder"]]:
+    """``AutoModelForSequenceClassification(num_labels=1)`` from ``config.model`` (directory or hub id),
+    with the tokenizer, dropout, gradient checkpointing and LoRA set as the config says."""
+    tokenizer = AutoTokenizer.from_pretrained(config.model)
+    model_config = AutoConfig.from_pretrained(config.model, num_labels=1)
+    if not config.dropout:
+        for name, value in model_config.to_dict().items():
+            if "dropout" in name and isinstance(value, float):
+                setattr(model_config, name, 0.0)
+    with quiet_loading():  # a fresh score head is expected; transformers warns about it at length
+        model = AutoModelForSequenceClassification.from_pretrained(
+            config.model, config=model_config, dtype=torch.float32
+        )
+    prepare_tokenizer(tokenizer, model)
+    model.config.use_cache = False  # a reward model never generates; decoders would build a KV cache for nothing
+    if not config.dropout:
+        disable_dropout(model)
+    architecture = config.architecture
+    if architecture == "auto":
+        architecture = "encoder" if is_encoder_model(model.config.model_type) else "decoder"
+    if config.gradient_checkpointing:
+        enable = getattr(model, "activation_checkpointing_enable", None)  # transformers >= 5 name
+        if enable is not None:
+            enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if config.lora:
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        lora_config = LoraConfig(
+            task_type=TaskType.SEQ_CLS,  # also trains the new score head in full
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=0.0,
+            target_modules="all-linear",
+        )
+        model = get_peft_model(model, lora_config)
+        if config.gradient_checkpointing:
+            model.enable_input_require_grads()
+    return model, tokenizer, architecture
+
+
+def max_positions(model: nn.Module) -> int | None:
+    """How many positions the model can read (None when it does not say)."""
+    config = getattr(model, "config", None)
+    value = getattr(config, "max_position_embeddings", None) if config is not None else None
+    return int(value) if isinstance(value, int) and value > 0 else None

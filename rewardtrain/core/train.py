@@ -1,0 +1,449 @@
+"""Train a reward model on ranked records and write it as an artifact directory.
+
+Example (CPU, about a minute with the shipped MiniLM)::
+
+    from rewardtrain.core.config import TrainConfig
+    from rewardtrain.core.data import load_oasst_trees
+    from rewardtrain.core.train import train
+
+    records = load_oasst_trees("/work/shared/data/oasst_en100/en_100_tree.jsonl")
+    result = train(TrainConfig(), records, out_dir="artifacts/oasst-rm", on_progress=print)
+    result.metrics["pairwise_accuracy"], result.metrics["length_baseline_accuracy"]
+
+``on_progress`` gets ``{"step", "total_steps", "epoch", "loss", "lr", "eval"}`` after every optimizer step
+(``eval`` is the metrics dict on evaluation steps, else None). ``should_stop()`` returning True ends the
+run with :class:`TrainingCancelled` and writes nothing.
+
+Data parallel: run the same command under ``torchrun --nproc_per_node N``; each process takes every
+N-th batch, gradients are averaged by DDP, and rank 0 evaluates and writes the artifact.
+
+The artifact (``out_dir``) appears all at once: it is built in a hidden directory beside ``out_dir`` and
+renamed into place, so a killed process never leaves a half-written model there. It holds
+``save_pretrained`` weights and tokenizer plus ``rewardtrain.json`` (config, data manifest, metrics,
+normalization bias, library versions, device).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from rewardtrain.core.batching import Batch, Collator, EncodedRecord, make_batches, shard_batches
+from rewardtrain.core.config import TrainConfig
+from rewardtrain.core.data import DataError, RankedRecord, records_summary, split_by_prompt
+from rewardtrain.core.encoding import SequenceEncoder
+from rewardtrain.core.evaluate import metrics_from_scores
+from rewardtrain.core.loss import bradley_terry_loss
+from rewardtrain.core.model import autocast, load_backbone, max_positions, resolve_bf16, resolve_device
+from rewardtrain.core.scoring import ARTIFACT_INFO, RewardScorer
+
+ARTIFACT_FORMAT = "rankforge-reward-model"
+ARTIFACT_FORMAT_VERSION = 1
+
+
+class TrainingCancelled(Exception):
+    """``should_stop()`` asked to stop; no artifact was written."""
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path | None  # None on ranks other than 0
+    metrics: dict[str, Any] | None  # held-out metrics (see rewardtrain.core.evaluate), None without eval data
+    train_stats: dict[str, Any]  # steps, final loss, sequences and tokens forwarded, timings
+    normalization_bias: float
+    info: dict[str, Any] = field(default_factory=dict)  # the content of rewardtrain.json
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out_dir": None if self.out_dir is None else str(self.out_dir),
+            "metrics": self.metrics,
+            "train": self.train_stats,
+            "normalization_bias": self.normalization_bias,
+        }
+
+
+@dataclass
+class _Distributed:
+    """torchrun's environment: WORLD_SIZE, RANK, LOCAL_RANK."""
+
+    world_size: int = 1
+    rank: int = 0
+
+    @classmethod
+    def from_environment(cls) -> _Distributed:
+        return cls(int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0)))
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+class _ChunkedRewards(nn.Module):
+    """One module call for all of a batch's forwards, so DDP sees a single forward per backward."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, chunks: list[dict[str, torch.Tensor]]) -> list[torch.Tensor]:
+        return [self.model(**inputs).logits[:, 0] for inputs in chunks]
+
+
+def encode_records(encoder: SequenceEncoder, records: list[RankedRecord]) -> list[EncodedRecord]:
+    """Tokenize each record's ranked completions once; records without a strict preference are skipped."""
+    encoded = []
+    for record in records:
+        ranked = record.ranked_indices()
+        if not ranked:
+            continue
+        position = {index: n for n, index in enumerate(ranked)}
+        sequences = encoder.encode(record.context, record.prompt, [record.completions[i] for i in ranked])
+        comparisons = [
+            pair._replace(winner=position[pair.winner], loser=position[pair.loser]) for pair in record.comparisons()
+        ]
+        encoded.append(EncodedRecord(sequences, comparisons))
+    return encoded
+
+
+def cosine_schedule(step: int, total_steps: int, warmup_steps: int, min_ratio: float) -> float:
+    """Multiplier of the peak lr: linear warmup, then cosine decay to ``min_ratio`` (InstructGPT: 10%)."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def compute_rewards(
+    module: nn.Module, batch: Batch, *, device: torch.device, bf16: bool, max_tokens: int, pad_token_id: int
+) -> torch.Tensor:
+    """fp32 reward of every row of the batch, in row order, with gradients."""
+    row_chunks, inputs = [], []
+    for rows, chunk in batch.chunks(max_tokens, pad_token_id):
+        row_chunks.append(rows)
+        inputs.append({name: tensor.to(device, non_blocking=True) for name, tensor in chunk.items()})
+    with autocast(device, bf16):
+        outputs = module(inputs)
+    rewards = torch.empty(len(batch.rows), dtype=torch.float32, device=device)
+    return rewards.index_put((torch.cat(row_chunks).to(device),), torch.cat(outputs).float())
+
+
+def train(
+    config: TrainConfig,
+    train_records: list[RankedRecord],
+    eval_records: list[RankedRecord] | None = None,
+    out_dir: str | Path = "artifacts/reward-model",
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    *,
+    data_manifest: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train ``config.model`` on ``train_records`` and write the artifact to ``out_dir``.
+
+    Without ``eval_records``, ``config.eval_fraction`` of the prompts is held out (split by prompt).
+    ``data_manifest`` is stored as-is under ``data.sources`` in rewardtrain.json (the CLI puts file paths
+    and sha256 there; the web app its dataset ids).
+    """
+    started = time.perf_counter()
+    distributed = _Distributed.from_environment()
+    device = resolve_device(config.device)
+    if distributed.enabled and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    bf16 = resolve_bf16(config.bf16, device)
+
+    if eval_records is None:
+        train_records, eval_records = split_by_prompt(train_records, config.eval_fraction, config.seed)
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)
+
+    model, tokenizer, architecture = load_backbone(config)
+    max_length = min(config.max_length, max_positions(model) or config.max_length)
+    encoder = SequenceEncoder(tokenizer, architecture=architecture, max_length=max_length)
+    encoded = encode_records(encoder, train_records)
+    if not encoded:
+        raise DataError("no training record holds a strict preference (all completions tied?)")
+    model.to(device)
+    module: nn.Module = _ChunkedRewards(model)
+    if distributed.enabled:
+        module = nn.parallel.DistributedDataParallel(
+            module, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.AdamW(
+        trainable, lr=config.lr, weight_decay=config.weight_decay, fused=device.type == "cuda"
+    )
+    lengths = [record.longest for record in encoded]
+
+    def epoch_batches(epoch: int) -> list[list[int]]:
+        batches = make_batches(
+            lengths, config.prompts_per_batch, seed=config.seed, epoch=epoch, group_by_length=config.group_by_length
+        )
+        return shard_batches(batches, distributed.rank, distributed.world_size)
+
+    steps_per_epoch = math.ceil(len(epoch_batches(0)) / config.gradient_accumulation_steps)
+    total_steps = steps_per_epoch * config.epochs
+    warmup_steps = max(1, round(config.warmup_ratio * total_steps)) if config.warmup_ratio > 0 else 0
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: cosine_schedule(step, total_steps, warmup_steps, config.min_lr_ratio)
+    )
+    collator = Collator(config.mode, config.margin_by_rank_gap, config.rank_margin)
+    scorer = RewardScorer(
+        model, encoder, device=device, bf16=bf16, max_tokens_per_forward=config.max_tokens_per_forward
+    )
+
+    def held_out_metrics() -> dict[str, Any] | None:
+        if not eval_records or not distributed.is_main:
+            return None
+        model.eval()
+        metrics = metrics_from_scores(eval_records, scorer.score(eval_records))
+        model.train()
+        return metrics
+
+    stats = {"sequences_forwarded": 0, "real_tokens": 0, "padded_tokens": 0, "pairs": 0, "prompts": 0}
+    step, loss_value, metrics = 0, float("nan"), None
+    setup_seconds = time.perf_counter() - started
+    training_started = time.perf_counter()
+    model.train()
+    for epoch in range(config.epochs):
+        batches = epoch_batches(epoch)
+        for first in range(0, len(batches), config.gradient_accumulation_steps):
+            if _stop_requested(should_stop, distributed, device):
+                raise TrainingCancelled(f"cancelled at step {step} of {total_steps}")
+            micro_batches = batches[first : first + config.gradient_accumulation_steps]
+            optimizer.zero_grad(set_to_none=True)
+            loss_value = 0.0
+            for n, indices in enumerate(micro_batches):
+                batch = collator.collate([encoded[i] for i in indices])
+                last = n == len(micro_batches) - 1
+                sync = nullcontext() if last or not distributed.enabled else module.no_sync()
+                with sync:
+                    rewards = compute_rewards(
+                        module,
+                        batch,
+                        device=device,
+                        bf16=bf16,
+                        max_tokens=config.max_tokens_per_forward,
+                        pad_token_id=tokenizer.pad_token_id,
+                    )
+                    loss = bradley_terry_loss(
+                        rewards, _to(batch, device), center_rewards_coefficient=config.center_rewards_coefficient
+                    )
+                    (loss / len(micro_batches)).backward()
+                loss_value += loss.item() / len(micro_batches)
+                stats["sequences_forwarded"] += len(batch.rows)
+                stats["real_tokens"] += batch.real_tokens
+                stats["padded_tokens"] += batch.padded_tokens(config.max_tokens_per_forward)
+                stats["pairs"] += len(batch.winner)
+                stats["prompts"] += batch.prompts
+            if config.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            evaluated = None
+            if config.eval_every_steps and step % config.eval_every_steps == 0 and step < total_steps:
+                evaluated = held_out_metrics()
+            if on_progress is not None and distributed.is_main:
+                on_progress(
+                    {
+                        "step": step,
+                        "total_steps": total_steps,
+                        "epoch": epoch + step_fraction(first, len(batches)),
+                        "loss": loss_value,
+                        "lr": scheduler.get_last_lr()[0],
+                        "eval": evaluated,
+                    }
+                )
+    training_seconds = time.perf_counter() - training_started
+
+    result = TrainResult(out_dir=None, metrics=None, train_stats={}, normalization_bias=0.0)
+    if distributed.is_main:
+        model.eval()
+        train_rewards = torch.tensor([r for rs in scorer.score(train_records) for r in rs])
+        bias = -float(train_rewards.mean())
+        scorer.bias = bias  # final metrics see the rewards the artifact will give
+        metrics = held_out_metrics()
+        train_stats = {
+            **stats,
+            "steps": step,
+            "final_loss": loss_value,
+            "setup_seconds": round(setup_seconds, 3),
+            "training_seconds": round(training_seconds, 3),
+            "tokens_per_second": round(stats["real_tokens"] * distributed.world_size / max(training_seconds, 1e-9), 1),
+            "sequences_per_second": round(
+                stats["sequences_forwarded"] * distributed.world_size / max(training_seconds, 1e-9), 2
+            ),
+        }
+        info = _artifact_info(
+            config,
+            architecture=architecture,
+            max_length=max_length,
+            bias=bias,
+            train_rewards=train_rewards,
+            train_records=train_records,
+            eval_records=eval_records,
+            data_manifest=data_manifest,
+            metrics=metrics,
+            train_stats=train_stats,
+            device=device,
+            bf16=bf16,
+            world_size=distributed.world_size,
+        )
+        final_dir = _write_artifact(model, tokenizer, info, Path(out_dir))
+        train_stats["wall_seconds"] = round(time.perf_counter() - started, 3)
+        result = TrainResult(final_dir, metrics, train_stats, bias, info)
+        if on_progress is not None:
+            on_progress(
+                {
+                    "step": step,
+                    "total_steps": total_steps,
+                    "epoch": float(config.epochs),
+                    "loss": loss_value,
+                    "lr": scheduler.get_last_lr()[0],
+                    "eval": metrics,
+                }
+            )
+    if distributed.enabled:
+        dist.barrier()
+    return result
+
+
+def step_fraction(first_batch: int, batches: int) -> float:
+    return first_batch / max(1, batches)
+
+
+def _to(batch: Batch, device: torch.device) -> Batch:
+    return Batch(
+        rows=batch.rows,
+        winner=batch.winner.to(device),
+        loser=batch.loser.to(device),
+        pair_weight=batch.pair_weight.to(device),
+        margin=batch.margin.to(device),
+        row_weight=batch.row_weight.to(device),
+        prompts=batch.prompts,
+    )
+
+
+def _stop_requested(should_stop: Callable[[], bool] | None, distributed: _Distributed, device: torch.device) -> bool:
+    """Rank 0's answer, shared with every rank so they all stop at the same step."""
+    wanted = bool(should_stop and distributed.is_main and should_stop())
+    if not distributed.enabled:
+        return wanted
+    flag = torch.tensor([1.0 if wanted else 0.0], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
+
+def library_versions() -> dict[str, str]:
+    import transformers
+
+    versions = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
+    try:
+        import peft
+
+        versions["peft"] = peft.__version__
+    except ImportError:
+        pass
+    return versions
+
+
+def _artifact_info(
+    config: TrainConfig,
+    *,
+    architecture: str,
+    max_length: int,
+    bias: float,
+    train_rewards: torch.Tensor,
+    train_records: list[RankedRecord],
+    eval_records: list[RankedRecord] | None,
+    data_manifest: dict[str, Any] | None,
+    metrics: dict[str, Any] | None,
+    train_stats: dict[str, Any],
+    device: torch.device,
+    bf16: bool,
+    world_size: int,
+) -> dict[str, Any]:
+    return {
+        "format": ARTIFACT_FORMAT,
+        "format_version": ARTIFACT_FORMAT_VERSION,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "config": config.to_dict(),
+        "architecture": architecture,
+        "max_length": max_length,
+        "normalization": {
+            "bias": bias,  # added to the model's output so the training completions average 0
+            "reference": "training completions",
+            "mean_before": -bias,
+            "std": float(train_rewards.std()) if len(train_rewards) > 1 else 0.0,
+            "completions": len(train_rewards),
+        },
+        "data": {
+            "train": records_summary(train_records),
+            "eval": records_summary(eval_records) if eval_records else None,
+            "sources": data_manifest or {},
+        },
+        "metrics": {"eval": metrics, "train": train_stats},
+        "versions": library_versions(),
+        "device": {"type": device.type, "name": _device_name(device), "bf16": bf16, "world_size": world_size},
+    }
+
+
+def _write_artifact(model: nn.Module, tokenizer: Any, info: dict[str, Any], out_dir: Path) -> Path:
+    """Build the artifact beside ``out_dir`` and rename it into place (an existing one is replaced)."""
+    out_dir = out_dir.resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    partial = out_dir.parent / f".{out_dir.name}.partial-{uuid.uuid4().hex[:8]}"
+    try:
+        to_save = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model  # LoRA -> plain weights
+        to_save.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        (partial / ARTIFACT_INFO).write_text(json.dumps(info, indent=2, sort_keys=False) + "\n")
+        if out_dir.exists():
+            retired = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(out_dir, retired)
+            os.replace(partial, out_dir)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(partial, out_dir)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return out_dir

@@ -1,0 +1,59 @@
+"""Reads of rewardtrain shared by services, APIs, pages and commands."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.db.models import Count, Q
+
+from annotate.models import Ranking
+from rewardtrain.models import Comparison
+from rewardtrain.services.agreement import RankingFacts
+
+# --- comparisons and agreement (issue 4) ----------------------------------------------------------
+
+
+def ranking_facts_for_project(*, project_id: int, chunk_size: int = 5000) -> Iterator[RankingFacts]:
+    """Every ranking of the project as the plain record agreement works on."""
+    rows = (
+        Ranking.objects.filter(prompt__project_id=project_id)
+        .order_by("id")
+        .values_list("id", "prompt_id", "annotator_id", "order", "seconds", "assignment__shown_order")
+    )
+    for ranking_id, prompt_id, annotator_id, order, seconds, shown in rows.iterator(chunk_size=chunk_size):
+        yield RankingFacts(
+            ranking_id=ranking_id,
+            prompt_id=prompt_id,
+            annotator_id=annotator_id,
+            order=order,
+            seconds=seconds,
+            shown_first=shown[0] if shown else None,
+        )
+
+
+def model_wins_for_project(*, project_id: int) -> dict[tuple[str, str], int]:
+    """(model of the chosen, model of the rejected) -> strict comparisons, across the project's prompts."""
+    rows = (
+        Comparison.objects.filter(project_id=project_id, is_tie=False)
+        .exclude(chosen__model_name="")
+        .exclude(rejected__model_name="")
+        .values_list("chosen__model_name", "rejected__model_name")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    return {(winner, loser): count for winner, loser, count in rows if winner != loser}
+
+
+def comparison_counts(*, project_id: int) -> dict[str, int]:
+    """How many comparisons and tie rows the project has, and how many rankings wait for expansion."""
+    counts = Comparison.objects.filter(project_id=project_id).aggregate(
+        total=Count("id"), ties=Count("id", filter=Q(is_tie=True))
+    )
+    rankings = Ranking.objects.filter(prompt__project_id=project_id)
+    return {
+        "comparisons": counts["total"] - counts["ties"],
+        "ties": counts["ties"],
+        "rankings": rankings.count(),
+        "rankings_not_expanded": rankings.filter(comparisons__isnull=True).count(),
+    }
+

@@ -1,0 +1,200 @@
+"""The model registry: register a succeeded run's artifact, promote it if it is better, pin, roll back.
+
+Promotion compares like with like: the new version and the active one are both scored on the new
+run's held-out prompts, and the new one becomes active only if its ``TRAINING_PROMOTION_METRIC``
+(default pairwise accuracy) is strictly better. A pinned active version is never replaced
+automatically. Every switch happens in one transaction that locks the project row, deactivates the
+old version and activates the new one (a partial unique index allows one active version per
+project), and writes a ModelActivation row, so the history can be read back and rolled back.
+
+Example::
+
+    from rewardtrain.services.registry import model_version_activate, model_version_rollback
+
+    model_version_activate(version=older, user=admin, pinned=True)   # pin an older version
+    model_version_rollback(project=project, user=admin)              # back to the one before
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+
+from annotate.models import Project
+from rewardtrain.models import ModelActivation, ModelVersion, TrainingRun
+
+logger = logging.getLogger(__name__)
+
+CALIBRATION_BINS = 10
+
+
+class RegistryConflict(Exception):
+    """The requested switch is not possible (e.g. nothing to roll back to)."""
+
+
+def calibration_bins(records: list[Any], scores: list[list[float]], bins: int = CALIBRATION_BINS) -> list[dict]:
+    """Reliability diagram of P(w beats l) = sigmoid(r_w - r_l): per equal-width bin, the mean
+    predicted probability and the observed share of wins, both orientations of each pair counted
+    (the same convention as the core's ECE)."""
+    totals = [[0, 0.0, 0] for _ in range(bins)]  # count, sum of p, wins
+    for record, record_scores in zip(records, scores, strict=True):
+        for pair in record.comparisons():
+            probability = 1.0 / (1.0 + math.exp(-(record_scores[pair.winner] - record_scores[pair.loser])))
+            for p, won in ((probability, 1), (1.0 - probability, 0)):
+                index = min(int(p * bins), bins - 1)
+                totals[index][0] += 1
+                totals[index][1] += p
+                totals[index][2] += won
+    return [
+        {
+            "low": n / bins,
+            "high": (n + 1) / bins,
+            "count": count,
+            "predicted": sum_p / count if count else None,
+            "observed": wins / count if count else None,
+        }
+        for n, (count, sum_p, wins) in enumerate(totals)
+    ]
+
+
+def held_out_metrics(artifact_path: str, eval_records: list[Any]) -> dict[str, Any]:
+    """Metrics (and calibration bins) of the artifact on ``eval_records``, scored the way serving scores."""
+    from rewardtrain.core.evaluate import metrics_from_scores
+    from rewardtrain.core.scoring import RewardScorer
+
+    scorer = RewardScorer.load(artifact_path, device="cpu")
+    scores = scorer.score(eval_records)
+    return {**metrics_from_scores(eval_records, scores), "calibration_bins": calibration_bins(eval_records, scores)}
+
+
+def is_better(new: float | None, old: float | None, *, metric: str) -> bool:
+    if new is None:
+        return False
+    if old is None:
+        return True
+    return new < old if metric in settings.TRAINING_LOWER_IS_BETTER else new > old
+
+
+def model_version_register(
+    *, run: TrainingRun, eval_records: list[Any], finish_run: Callable[[], bool] | None = None
+) -> ModelVersion | None:
+    """Register ``run``'s artifact as the project's next version; promote it if it beats the active one.
+
+    Both models are scored first (slow, outside any transaction). Then one transaction calls
+    ``finish_run`` (the run's conditional running -> succeeded update), creates the version and
+    switches the active one: a run is never seen succeeded without its version. If ``finish_run``
+    returns False (the run was reaped or cancelled meanwhile), nothing is registered and None returned.
+    """
+    metric = settings.TRAINING_PROMOTION_METRIC
+    new_metrics = held_out_metrics(run.artifact_path, eval_records) if eval_records else {}
+    active = ModelVersion.objects.filter(project_id=run.project_id, is_active=True).first()
+    decision: dict[str, Any] = {"metric": metric, "eval_records": len(eval_records), "new": new_metrics.get(metric)}
+    if active is not None and eval_records:
+        try:
+            decision["active_version"] = active.version
+            decision["active"] = held_out_metrics(active.artifact_path, eval_records).get(metric)
+        except Exception as error:  # the active artifact is gone or unreadable: it cannot defend its place
+            logger.warning("could not score active version %s: %s", active.pk, error)
+            decision["active"] = None
+            decision["active_error"] = str(error)[:500]
+    with transaction.atomic():
+        Project.objects.select_for_update().get(pk=run.project_id)
+        if finish_run is not None and not finish_run():
+            return None
+        number = (ModelVersion.objects.filter(project_id=run.project_id).aggregate(top=Max("version"))["top"] or 0) + 1
+        version = ModelVersion.objects.create(
+            project_id=run.project_id,
+            run=run,
+            version=number,
+            artifact_path=run.artifact_path,
+            base_model=run.config.get("model", ""),
+            metrics=new_metrics,
+        )
+        current = ModelVersion.objects.filter(project_id=run.project_id, is_active=True).first()
+        if current is None:
+            promote, reason = True, "no active version"
+        elif current.pinned:
+            promote, reason = False, f"active version {current.version} is pinned"
+        elif active is None or current.pk != active.pk:
+            promote, reason = False, "the active version changed while this one was evaluated"
+        elif not eval_records:
+            promote, reason = False, "no held-out prompts to compare on"
+        elif is_better(decision["new"], decision.get("active"), metric=metric):
+            promote, reason = True, f"{metric} {decision['new']:.4f} beats {_format(decision.get('active'))}"
+        else:
+            promote = False
+            reason = f"{metric} {_format(decision['new'])} does not beat {_format(decision.get('active'))}"
+        decision.update(promoted=promote, reason=reason)
+        version.promotion = decision
+        version.save(update_fields=["promotion"])
+        if promote:
+            _switch(project_id=run.project_id, to=version, reason=ModelActivation.Reason.PROMOTED, note=reason)
+    version.refresh_from_db()
+    return version
+
+
+def _format(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _switch(*, project_id: int, to: ModelVersion, reason: str, user=None, note: str = "", pinned: bool = False) -> None:
+    """Deactivate the project's active version and activate ``to``; the caller holds the project lock."""
+    previous = ModelVersion.objects.filter(project_id=project_id, is_active=True).exclude(pk=to.pk).first()
+    # Deactivate first: the partial unique index admits one active row at every statement.
+    ModelVersion.objects.filter(project_id=project_id, is_active=True).exclude(pk=to.pk).update(
+        is_active=False, pinned=False
+    )
+    ModelVersion.objects.filter(pk=to.pk).update(is_active=True, pinned=pinned)
+    ModelActivation.objects.create(
+        project_id=project_id,
+        version=to,
+        previous=previous,
+        reason=reason,
+        activated_by=user if getattr(user, "is_authenticated", False) else None,
+        note=note,
+    )
+
+
+def model_version_activate(*, version: ModelVersion, user=None, pinned: bool | None = None) -> ModelVersion:
+    """Make ``version`` the active one (a rollback when it is older than the active one).
+
+    ``pinned=True`` keeps it active whatever later runs score; ``pinned=False`` lets promotion
+    replace it again; None keeps the current pin (pinned when switching manually).
+    """
+    with transaction.atomic():
+        Project.objects.select_for_update().get(pk=version.project_id)
+        version.refresh_from_db()
+        if version.is_active:
+            if pinned is not None and pinned != version.pinned:
+                ModelVersion.objects.filter(pk=version.pk).update(pinned=pinned)
+        else:
+            current = ModelVersion.objects.filter(project_id=version.project_id, is_active=True).first()
+            reason = (
+                ModelActivation.Reason.ROLLBACK
+                if current is not None and version.version < current.version
+                else ModelActivation.Reason.MANUAL
+            )
+            # A manual choice sticks unless the admin says otherwise: automatic promotion won't undo it.
+            _switch(
+                project_id=version.project_id,
+                to=version,
+                reason=reason,
+                user=user,
+                pinned=True if pinned is None else pinned,
+            )
+    version.refresh_from_db()
+    return version
+
+
+def model_version_rollback(*, project: Project, user=None) -> ModelVersion:
+    """Activate the version that was active before the current one (from the activation history)."""
+    last = ModelActivation.objects.filter(project=project, previous__isnull=False).select_related("previous").first()
+    if last is None:
+        raise RegistryConflict("no earlier active version to roll back to")
+    return model_version_activate(version=last.previous, user=user)

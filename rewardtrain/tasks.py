@@ -1,0 +1,45 @@
+"""Celery tasks of rewardtrain. Each takes ids, calls one service, and returns a small result."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from rewardtrain.services import training
+from rewardtrain.services.comparisons import comparisons_expand
+
+# --- comparisons (issue 4) ------------------------------------------------------------------------
+
+
+@shared_task(ignore_result=True)
+def comparisons_expand_ranking(ranking_id: int) -> int:
+    """Expand one ranking just committed (sent by the ``ranking_submitted`` hook)."""
+    return comparisons_expand(ranking_ids=[ranking_id])
+
+
+@shared_task(ignore_result=True)
+def comparisons_expand_all(project_id: int | None = None) -> int:
+    """Expand whatever is left (beat, every 2 minutes): imported rankings arrive without the hook."""
+    return comparisons_expand(project_id=project_id)
+
+
+# --- training runs (issue 5) ----------------------------------------------------------------------
+# Routed to the `training` queue (CELERY_TASK_ROUTES); the others go to `default`.
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def training_run_execute(run_id: int) -> str | None:
+    """Claim and train one queued run; a duplicate delivery finds it taken and does nothing."""
+    run = training.training_run_execute(run_id=run_id)
+    return None if run is None else run.state
+
+
+@shared_task(ignore_result=True)
+def training_runs_reap() -> dict:
+    """Every minute: fail runs whose worker died (stale heartbeat); in poll mode, run queued runs."""
+    return training.training_worker_tick()
+
+
+@shared_task(ignore_result=True)
+def training_schedule_check() -> list[int]:
+    """Every few minutes: start runs for projects with enough new rankings, or due daily."""
+    return [run.pk for run in training.training_schedule_check()]

@@ -1,0 +1,80 @@
+"""``python -m rewardtrain train -> evaluate -> score`` end to end on a tiny model; the last stdout line is JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.core.conftest import make_records
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str) -> tuple[int, list[str], str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "rewardtrain", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
+    )
+    return result.returncode, result.stdout.strip().splitlines(), result.stderr
+
+
+def test_train_evaluate_and_score_end_to_end(tiny_encoder, tmp_path):
+    data = tmp_path / "rankings.jsonl"
+    data.write_text("".join(json.dumps(record.to_json()) + "\n" for record in make_records(count=10)))
+    out = tmp_path / "rm"
+
+    code, lines, stderr = run_cli(
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--model",
+        tiny_encoder,
+        "--epochs",
+        "2",
+        "--lr",
+        "5e-3",
+        "--prompts-per-batch",
+        "4",
+        "--max-length",
+        "64",
+        "--eval-fraction",
+        "0.2",
+        "--device",
+        "cpu",
+    )
+    assert code == 0, stderr
+    trained = json.loads(lines[-1])
+    assert trained["out_dir"] == str(out.resolve()) and trained["train"]["steps"] == 4
+    assert trained["metrics"]["counts"]["pairs"] == 12  # 2 held-out prompts x C(4,2)
+    assert "train" in stderr  # the progress bar went to stderr
+    info = json.loads((out / "rewardtrain.json").read_text())
+    assert info["data"]["sources"]["train"]["sha256"] and info["data"]["sources"]["train"]["path"] == str(data)
+
+    code, lines, stderr = run_cli("evaluate", "--model", str(out), "--data", str(data), "--device", "cpu")
+    assert code == 0, stderr
+    evaluated = json.loads(lines[-1])
+    assert evaluated["counts"]["pairs"] == 60 and 0 <= evaluated["pairwise_accuracy"] <= 1
+
+    items = tmp_path / "items.jsonl"
+    items.write_text(json.dumps({"id": "a", "prompt": "w1", "completions": ["great", {"text": "awful"}]}) + "\n")
+    code, lines, stderr = run_cli("score", "--model", str(out), "--data", str(items), "--device", "cpu")
+    assert code == 0, stderr
+    assert len(json.loads(lines[0])["rewards"]) == 2 and json.loads(lines[0])["id"] == "a"
+    assert json.loads(lines[-1])["completions"] == 2
+
+
+def test_bad_data_fails_with_the_line_number(tmp_path):
+    data = tmp_path / "bad.jsonl"
+    good = {"prompt": "p", "completions": ["a", "b"], "order": [[0], [1]]}
+    one_completion = {"prompt": "p", "completions": ["a"], "order": [[0]]}
+    data.write_text(json.dumps(good) + "\n" + json.dumps(one_completion) + "\n")
+    code, lines, stderr = run_cli("train", "--data", str(data), "--out", str(tmp_path / "rm"))
+    assert code == 2
+    assert json.loads(lines[-1])["line"] == 2 and "line 2" in stderr
+    assert not (tmp_path / "rm").exists()

@@ -1,0 +1,72 @@
+"""Evaluation metrics on an example small enough to compute by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rewardtrain.core.data import RankedRecord
+from rewardtrain.core.evaluate import evaluate, expected_calibration_error, kendall_tau_b, metrics_from_scores
+
+
+def sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+@pytest.fixture
+def example():
+    # Record 1: K=3, humans say 0 > 1 > 2. Lengths 3, 2, 1: the longer always wins.
+    # Record 2: K=2, humans say 1 > 0; lengths 4, 1: the longer loses.
+    records = [
+        RankedRecord(prompt="a", completions=["xxx", "xx", "x"], order=[[0], [1], [2]]),
+        RankedRecord(prompt="b", completions=["yyyy", "y"], order=[[1], [0]]),
+    ]
+    scores = [[2.0, 0.0, 1.0], [0.5, 0.5]]
+    return records, scores
+
+
+def test_the_metrics_match_the_hand_computation(example):
+    records, scores = example
+    metrics = metrics_from_scores(records, scores)
+    # pairs: (0>1) d=2 right, (0>2) d=1 right, (1>2) d=-1 wrong, record 2 (1>0) d=0: a tie counts wrong
+    assert metrics["pairwise_accuracy"] == pytest.approx(2 / 4)
+    assert metrics["length_baseline_accuracy"] == pytest.approx(3 / 4)
+    assert metrics["accuracy_by_k"] == {
+        "2": {"pairs": 1, "accuracy": 0.0, "length_baseline_accuracy": 0.0},
+        "3": {"pairs": 3, "accuracy": pytest.approx(2 / 3), "length_baseline_accuracy": 1.0},
+    }
+    # best vs worst: record 1's (0 > 2) right, record 2's (1 > 0) tied
+    assert metrics["best_vs_worst_accuracy"] == pytest.approx(1 / 2)
+    # tau-b record 1: pairs (0,1) C, (0,2) C, (1,2) D -> 1/3; record 2: score tie -> denominator 0 -> left out
+    assert metrics["kendall_tau"] == pytest.approx(1 / 3)
+    assert metrics["counts"]["kendall_tau_records"] == 1
+    differences = [2.0, 1.0, -1.0, 0.0]
+    assert metrics["log_loss"] == pytest.approx(-sum(math.log(sigmoid(d)) for d in differences) / 4)
+    assert metrics["counts"]["pairs"] == 4 and metrics["counts"]["completions"] == 5
+
+
+def test_ece_by_hand():
+    # p = 0.9 twice: points (0.9, 1) x2 in bin 9 and (0.1, 0) x2 in bin 1 -> |1 - 0.9| and |0 - 0.1| -> 0.1
+    assert expected_calibration_error([0.9, 0.9]) == pytest.approx(0.1)
+    # p = 0.5: both orientations land in bin 5 with confidence 0.5 and half the outcomes 1 -> calibrated
+    assert expected_calibration_error([0.5, 0.5, 0.5]) == pytest.approx(0.0)
+    # p = 0.7 and 0.3 (one pair right with confidence, one wrong): bin 7 holds (0.7, 1) and (0.7, 0) -> 0.2 off
+    assert expected_calibration_error([0.7, 0.3]) == pytest.approx(0.2)
+
+
+def test_kendall_tau_b_with_human_ties():
+    # human ranks 0, 1, 1 (a tie), scores 3, 2, 1: pairs (0,1) C, (0,2) C, (1,2) human tie
+    # n0 = 3, n1 = 1, n2 = 0 -> tau_b = 2 / sqrt(2 * 3)
+    assert kendall_tau_b([0, 1, 1], [3.0, 2.0, 1.0]) == pytest.approx(2 / math.sqrt(6))
+    assert kendall_tau_b([0, 1], [1.0, 2.0]) == pytest.approx(-1.0)
+
+
+def test_evaluate_accepts_any_scorer(example):
+    records, scores = example
+
+    class FixedScorer:
+        def score(self, items, batch_size=64):
+            return scores
+
+    assert evaluate(FixedScorer(), records)["pairwise_accuracy"] == pytest.approx(0.5)

@@ -1,0 +1,109 @@
+"""A few CPU steps on tiny random models lower the loss; the artifact round-trips; cancel writes nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rewardtrain.core.config import TrainConfig
+from rewardtrain.core.data import split_by_prompt
+from rewardtrain.core.evaluate import evaluate
+from rewardtrain.core.scoring import RewardScorer
+from rewardtrain.core.train import TrainingCancelled, train
+from tests.core.conftest import make_records
+
+
+def quick_config(model: str, **overrides) -> TrainConfig:
+    values = dict(
+        model=model,
+        epochs=8,
+        lr=5e-3,
+        prompts_per_batch=4,
+        max_length=64,
+        eval_fraction=0.0,
+        warmup_ratio=0.0,
+        center_rewards_coefficient=0.0,
+        device="cpu",
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def losses_of(config: TrainConfig, records, out_dir) -> tuple[list[float], object]:
+    losses: list[float] = []
+    result = train(config, records, out_dir=out_dir, on_progress=lambda update: losses.append(update["loss"]))
+    return losses, result
+
+
+@pytest.mark.parametrize("backbone", ["tiny_encoder", "tiny_decoder"])
+def test_a_few_cpu_steps_lower_the_loss(backbone, request, tmp_path):
+    losses, result = losses_of(quick_config(request.getfixturevalue(backbone)), make_records(count=8), tmp_path / "rm")
+    first, last = sum(losses[:3]) / 3, sum(losses[-4:-1]) / 3  # the final callback repeats the last step
+    assert last < first * 0.8, losses
+    assert result.train_stats["steps"] == 16
+
+
+def test_the_artifact_round_trips_to_the_same_scores(tiny_decoder, tmp_path):
+    records = make_records(count=8)
+    config = quick_config(tiny_decoder, epochs=2, eval_fraction=0.25, center_rewards_coefficient=0.01)
+    result = train(config, records, out_dir=tmp_path / "rm")
+    info = json.loads((tmp_path / "rm" / "rewardtrain.json").read_text())
+    assert info["config"]["model"] == tiny_decoder and info["architecture"] == "decoder"
+    assert info["data"]["train"]["prompts"] + info["data"]["eval"]["prompts"] == 8
+    assert info["metrics"]["eval"]["counts"]["pairs"] == result.metrics["counts"]["pairs"] > 0
+    assert {"torch", "transformers"} <= set(info["versions"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rm"]  # no partial directory left behind
+
+    scorer = RewardScorer.load(tmp_path / "rm", device="cpu")
+    assert scorer.score(records) == RewardScorer.load(tmp_path / "rm", device="cpu").score(records)
+    assert scorer.bias == pytest.approx(result.normalization_bias)
+    # the bias makes the training completions average 0
+    trained_on = split_by_prompt(records, 0.25, config.seed)[0]
+    flat = [s for rewards in scorer.score(trained_on) for s in rewards]
+    assert abs(sum(flat) / len(flat)) < 1e-3
+    (text_score,) = scorer.score_texts(["<|user|> w1 </s> <|assistant|> great w2 </s>"])
+    assert isinstance(text_score, float)
+
+
+def test_the_encoder_artifact_scores_like_the_trained_model(tiny_encoder, tmp_path):
+    records = make_records(count=6)
+    result = train(quick_config(tiny_encoder, epochs=1, eval_fraction=0.34), records, out_dir=tmp_path / "rm")
+    scorer = RewardScorer.load(tmp_path / "rm", device="cpu")
+    held_out = split_by_prompt(records, 0.34, 0)[1]
+    assert evaluate(scorer, held_out) == result.metrics
+
+
+def test_cancelling_writes_nothing(tiny_encoder, tmp_path):
+    calls = iter(range(100))
+    with pytest.raises(TrainingCancelled):
+        train(
+            quick_config(tiny_encoder),
+            make_records(count=8),
+            out_dir=tmp_path / "rm",
+            should_stop=lambda: next(calls) >= 2,
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_artifact_is_replaced_whole(tiny_encoder, tmp_path):
+    out = tmp_path / "rm"
+    out.mkdir()
+    (out / "stale.txt").write_text("old")
+    train(quick_config(tiny_encoder, epochs=1), make_records(count=4), out_dir=out)
+    assert not (out / "stale.txt").exists() and (out / "rewardtrain.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rm"]
+
+
+def test_lora_and_gradient_checkpointing_train_and_save_plain_weights(tiny_decoder, tmp_path):
+    config = quick_config(tiny_decoder, epochs=2, lora=True, lora_r=4, gradient_checkpointing=True, mode="pairwise")
+    losses, _ = losses_of(config, make_records(count=4), tmp_path / "rm")
+    assert all(loss == loss for loss in losses)  # no NaN
+    scorer = RewardScorer.load(tmp_path / "rm", device="cpu")
+    assert not any("lora" in name for name, _ in scorer.model.named_parameters())
+
+
+def test_gradient_accumulation_gives_the_same_step_count_per_effective_batch(tiny_encoder, tmp_path):
+    config = quick_config(tiny_encoder, epochs=1, prompts_per_batch=2, gradient_accumulation_steps=2)
+    losses, result = losses_of(config, make_records(count=8), tmp_path / "rm")
+    assert result.train_stats["steps"] == 2 and result.train_stats["prompts"] == 8

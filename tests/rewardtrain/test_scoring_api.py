@@ -1,0 +1,129 @@
+"""POST /api/v1/projects/{id}/score and the OpenRLHF /get_reward: answers, reloads, permissions."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+
+from annotate.models import Project
+from rewardtrain.models import ModelVersion
+from rewardtrain.services import registry
+from rewardtrain.services.serving import scorer_cache
+from tests.conftest import client_for
+from tests.core.conftest import make_records
+from tests.rewardtrain.training_helpers import TINY_CONFIG, build_tiny_encoder
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory) -> list[str]:
+    """Two tiny trained artifacts (different seeds), trained once for the module."""
+    from rewardtrain.core.config import TrainConfig
+    from rewardtrain.core.train import train
+
+    model = str(build_tiny_encoder(tmp_path_factory.mktemp("tiny")))
+    out = []
+    for seed in (0, 1):
+        config = TrainConfig(model=model, seed=seed, **{k: v for k, v in TINY_CONFIG.items() if k != "eval_fraction"})
+        result = train(config, make_records(8, seed=seed), [], out_dir=tmp_path_factory.mktemp("rm") / f"v{seed}")
+        out.append(str(result.out_dir))
+    return out
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    scorer_cache.clear()
+    yield
+    scorer_cache.clear()
+
+
+@pytest.fixture
+def served(project, artifacts) -> ModelVersion:
+    return ModelVersion.objects.create(project=project, version=1, artifact_path=artifacts[0], is_active=True)
+
+
+ITEMS = {"items": [{"prompt": "w1 w2", "completions": ["great great", "awful awful", "w3"]}]}
+
+
+def score_url(project: Project) -> str:
+    return reverse("api-score", args=[project.pk])
+
+
+def reward_url(project: Project) -> str:
+    return reverse("api-get-reward", args=[project.pk])
+
+
+def test_it_scores_items_with_the_active_model(admin_client_api, project, served):
+    response = admin_client_api.post(score_url(project), ITEMS, format="json")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert len(body["rewards"]) == 1 and len(body["rewards"][0]) == 3
+    assert body["model_version"] == 1 and body["model_version_id"] == served.pk
+
+
+def test_context_turns_are_accepted(admin_client_api, project, served):
+    items = {"items": [{"prompt": "p", "context": [{"role": "user", "text": "hi"}], "completions": ["a"]}]}
+    assert admin_client_api.post(score_url(project), items, format="json").status_code == 200
+
+
+def test_get_reward_answers_in_openrlhf_format(admin_client_api, project, served):
+    payload = {"query": ["User: hi\n\nAssistant: great", "User: hi\n\nAssistant: awful"], "prompts": ["hi", "hi"]}
+    response = admin_client_api.post(reward_url(project), payload, format="json")
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body["rewards"]) == 2 and body["scores"] == body["rewards"] and body["extra_logs"] == {}
+
+
+def test_rewards_match_the_core_scorer(admin_client_api, project, served, artifacts):
+    from rewardtrain.core.scoring import RewardScorer
+
+    expected = RewardScorer.load(artifacts[0], device="cpu").score(ITEMS["items"])
+    got = admin_client_api.post(score_url(project), ITEMS, format="json").json()["rewards"]
+    assert got[0] == pytest.approx(expected[0], abs=1e-4)
+
+
+def test_the_scorer_is_reloaded_when_the_active_version_changes(admin_client_api, project, served, artifacts):
+    first = admin_client_api.post(score_url(project), ITEMS, format="json").json()
+    second_version = ModelVersion.objects.create(project=project, version=2, artifact_path=artifacts[1])
+    registry.model_version_activate(version=second_version)
+    second = admin_client_api.post(score_url(project), ITEMS, format="json").json()
+    assert second["model_version"] == 2 and second["rewards"] != first["rewards"]
+    assert list(scorer_cache.scorers) == [second_version.pk]  # the old one was dropped
+
+
+def test_without_an_active_model_it_answers_503_with_a_message(admin_client_api, project):
+    for url, payload in ((score_url(project), ITEMS), (reward_url(project), {"query": ["x"]})):
+        response = admin_client_api.post(url, payload, format="json")
+        assert response.status_code == 503
+        assert "no active reward model" in response.json()["detail"]
+
+
+def test_bad_payloads_are_400(admin_client_api, project, served, settings):
+    assert admin_client_api.post(score_url(project), {"items": []}, format="json").status_code == 400
+    bad = {"items": [{"prompt": "p", "completions": "not a list"}]}
+    assert admin_client_api.post(score_url(project), bad, format="json").status_code == 400
+    assert admin_client_api.post(reward_url(project), {"queries": ["x"]}, format="json").status_code == 400
+    settings.SCORING_MAX_COMPLETIONS = 2
+    response = admin_client_api.post(score_url(project), ITEMS, format="json")
+    assert response.status_code == 400 and "at most 2" in response.json()["detail"]
+
+
+def test_an_unknown_project_is_404(admin_client_api, db):
+    assert admin_client_api.post("/api/v1/projects/9999/score", ITEMS, format="json").status_code == 404
+
+
+@pytest.mark.parametrize("url_of", [score_url, reward_url])
+def test_annotators_and_outsiders_are_forbidden_and_anonymous_callers_unauthorized(
+    url_of, project, served, annotator_client, outsider_client, anonymous_client
+):
+    payload = ITEMS if url_of is score_url else {"query": ["x"]}
+    assert annotator_client.post(url_of(project), payload, format="json").status_code == 403
+    assert outsider_client.post(url_of(project), payload, format="json").status_code == 403
+    assert anonymous_client.post(url_of(project), payload, format="json").status_code == 401
+
+
+@pytest.mark.parametrize("url_of", [score_url, reward_url])
+def test_a_service_account_with_the_score_permission_may_score(url_of, project, served, outsider):
+    outsider.user_permissions.add(Permission.objects.get(codename="score_rewards"))
+    payload = ITEMS if url_of is score_url else {"query": ["x"]}
+    assert client_for(outsider).post(url_of(project), payload, format="json").status_code == 200
