@@ -208,6 +208,29 @@ def client_process(port: int, project_id: int, tokens: list[str], start_at: floa
     results.put(merged)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(gunicorn_pid: int, database: str) -> list[int]:
+    """gunicorn's master and workers, and the PostgreSQL backends serving the scratch database."""
+    pids = [gunicorn_pid]
+    for children in Path(f"/proc/{gunicorn_pid}/task").glob("*/children"):
+        pids += [int(pid) for pid in children.read_text().split()]
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if database.encode() in cmdline.read_bytes() and b"postgres" in cmdline.read_bytes():
+                pids.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return pids
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
@@ -256,8 +279,8 @@ def main() -> int:
     parser.add_argument("--prompts", type=int, default=6000)
     parser.add_argument("--k", type=int, default=4, help="completions per prompt")
     parser.add_argument("--wanted", type=int, default=3, help="rankings wanted per prompt")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument(
         "--redis-url",
@@ -318,6 +341,15 @@ def main() -> int:
         load_before = os.getloadavg()
         for client in clients:
             client.start()
+        # CPU the server side (web + database) spends in the measured window: a figure that
+        # does not depend on what else the machine is running.
+        time.sleep(max(0.0, count_from - time.monotonic()))
+        cpu_start = {pid: cpu_seconds(pid) for pid in server_pids(server.pid, name)}
+        time.sleep(max(0.0, stop_at - time.monotonic()))
+        cpu_end = {pid: cpu_seconds(pid) for pid in server_pids(server.pid, name)}
+        web_pids = set(server_pids(server.pid, "\0no database\0"))
+        web_cpu = sum(cpu_end[pid] - cpu_start.get(pid, 0.0) for pid in cpu_end if pid in web_pids)
+        server_cpu = sum(cpu_end[pid] - cpu_start.get(pid, 0.0) for pid in cpu_end)
         merged = [results.get() for _ in clients]
         for client in clients:
             client.join()
@@ -352,6 +384,14 @@ def main() -> int:
             f"   max {max(values, default=float('nan')) * 1000:6.1f} ms   ({len(values)} requests)"
         )
     print("answers", dict(sorted(statuses.items())))
+    if measured_rankings:
+        per_ranking = server_cpu / measured_rankings
+        print(
+            f"server CPU (gunicorn + PostgreSQL backends) {server_cpu:.1f} s = {per_ranking * 1000:.1f} ms per "
+            f"ranking (next + submit): {os.cpu_count() / per_ranking:.0f} rankings/s if it had all "
+            f"{os.cpu_count()} CPUs to itself; web {web_cpu / measured_rankings * 1000:.1f} ms, "
+            f"database {(server_cpu - web_cpu) / measured_rankings * 1000:.1f} ms"
+        )
 
     problems = verify(project_id, args.wanted, ranking_ids)
     problems += [f"{len(errors)} failed requests, e.g. {errors[0]}"] if errors else []

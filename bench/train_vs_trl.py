@@ -36,7 +36,6 @@ import resource
 import sys
 import tempfile
 import time
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +52,8 @@ HH_FILE = "helpful-base-test.jsonl.gz"
 
 
 def find_data_dir() -> Path:
-    for candidate in (Path("/work/shared/data/hh_rlhf"), ROOT / "shared" / "data" / "hh_rlhf"):
+    roots = [os.environ.get("RANKFORGE_DATA_DIR") or "", "/work/shared/data", str(ROOT / "shared" / "data")]
+    for candidate in (Path(root) / "hh_rlhf" for root in roots if root):
         if (candidate / HH_FILE).exists():
             return candidate
     raise SystemExit("hh_rlhf data not found (looked in /work/shared/data and ./shared/data)")
@@ -156,6 +156,7 @@ def run_rankforge(
         "real_tokens": stats["real_tokens"],
         "padded_tokens": stats["padded_tokens"],
         "tokens_per_second": round(stats["real_tokens"] / stats["training_seconds"], 1),
+        "tokens_per_cpu_second": round(stats["real_tokens"] / stats["training_cpu_seconds"], 1),
         "optimizer_steps": stats["steps"],
         "held_out_accuracy": metrics["pairwise_accuracy"],
         "held_out_kendall_tau": metrics["kendall_tau"],
@@ -170,7 +171,11 @@ def run_trl(records: list[RankedRecord], held_out: list[RankedRecord], args: arg
     from trl import RewardConfig, RewardTrainer
 
     rows = [
-        {"prompt": record.prompt + " ", "chosen": record.completions[pair.winner], "rejected": record.completions[pair.loser]}
+        {
+            "prompt": record.prompt + " ",
+            "chosen": record.completions[pair.winner],
+            "rejected": record.completions[pair.loser],
+        }
         for record in records
         for pair in record.comparisons()
     ]
@@ -195,8 +200,11 @@ def run_trl(records: list[RankedRecord], held_out: list[RankedRecord], args: arg
             model=args.model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
         )
         kept = len(trainer.train_dataset)
-        tokens = sum(len(c) + len(r) for c, r in zip(trainer.train_dataset["chosen_ids"], trainer.train_dataset["rejected_ids"]))
+        dataset = trainer.train_dataset
+        tokens = sum(len(ids) for ids in dataset["chosen_ids"]) + sum(len(ids) for ids in dataset["rejected_ids"])
+        training_cpu = cpu_seconds()
         output = trainer.train()
+        training_cpu = cpu_seconds() - training_cpu
         trainer.save_model(out)
         wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
         model = trainer.model.eval()
@@ -205,7 +213,9 @@ def run_trl(records: list[RankedRecord], held_out: list[RankedRecord], args: arg
         with torch.inference_mode():
             for record in held_out:
                 texts = [record.prompt + " " + text + tokenizer.eos_token for text in record.completions]
-                inputs = tokenizer(texts, padding=True, truncation=True, max_length=args.max_length, return_tensors="pt")
+                inputs = tokenizer(
+                    texts, padding=True, truncation=True, max_length=args.max_length, return_tensors="pt"
+                )
                 scores.append(model(**inputs.to(device)).logits[:, 0].float().tolist())
     metrics = metrics_from_scores(held_out, scores)
     training_seconds = output.metrics["train_runtime"]
@@ -218,6 +228,7 @@ def run_trl(records: list[RankedRecord], held_out: list[RankedRecord], args: arg
         "sequences_forwarded": 2 * kept * args.epochs,
         "real_tokens": tokens * args.epochs,
         "tokens_per_second": round(tokens * args.epochs / training_seconds, 1),
+        "tokens_per_cpu_second": round(tokens * args.epochs / training_cpu, 1),
         "optimizer_steps": trainer.state.global_step,
         "held_out_accuracy": metrics["pairwise_accuracy"],
         "held_out_kendall_tau": metrics["kendall_tau"],
@@ -288,6 +299,7 @@ def main() -> None:
                 "speedup_cpu": round(trl["cpu_seconds"] / ours["cpu_seconds"], 2),
                 "sequences_ratio": round(trl["sequences_forwarded"] / ours["sequences_forwarded"], 2),
                 "tokens_per_second_ratio": round(ours["tokens_per_second"] / trl["tokens_per_second"], 3),
+                "tokens_per_cpu_second_ratio": round(ours["tokens_per_cpu_second"] / trl["tokens_per_cpu_second"], 3),
                 "accuracy_difference_points": round(100 * (ours["held_out_accuracy"] - trl["held_out_accuracy"]), 2),
             }
             print(f"{name} vs TRL: {summary[f'{name}_vs_trl']}", file=sys.stderr)

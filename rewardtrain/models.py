@@ -54,7 +54,7 @@ class Comparison(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            # Makes expansion idempotent: re-running it (or two workers at once) inserts nothing twice.
+            # The guarantee behind idempotent expansion: no pair of a ranking is ever stored twice.
             models.UniqueConstraint(fields=["ranking", "chosen", "rejected"], name="comparison_unique_pair"),
             models.CheckConstraint(condition=~Q(chosen=models.F("rejected")), name="comparison_two_completions"),
         ]

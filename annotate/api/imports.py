@@ -13,7 +13,6 @@ JSON body) and nothing is imported. docs/import.md describes the formats.
 
 from __future__ import annotations
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiTypes, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -23,8 +22,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.api.pagination import paginated_response
-from annotate.api.permissions import IsStaff
-from annotate.models import Project, Prompt
+from annotate.api.permissions import IsStaff, project_for_request
+from annotate.models import Prompt
 from annotate.services.imports import FORMATS, ImportFailed, prompts_import
 
 
@@ -66,13 +65,16 @@ class ProjectPromptsApi(APIView):
     permission_classes = [IsStaff]
     parser_classes = [JSONParser, MultiPartParser]
 
-    @extend_schema(responses=PromptOutputSerializer(many=True))
+    @extend_schema(
+        summary="Prompts of a project with their completions (staff)", responses=PromptOutputSerializer(many=True)
+    )
     def get(self, request: Request, project_id: int) -> Response:
-        project = get_object_or_404(Project, pk=project_id)
+        project = project_for_request(request, project_id)
         prompts = Prompt.objects.filter(project=project).prefetch_related("completions").order_by("id")
         return paginated_response(request=request, view=self, queryset=prompts, serializer_class=PromptOutputSerializer)
 
     @extend_schema(
+        summary="Import prompts: a JSON list or an uploaded file (staff)",
         request={
             "application/json": {"type": "array", "items": {"type": "object"}},
             "multipart/form-data": inline_serializer(
@@ -83,7 +85,7 @@ class ProjectPromptsApi(APIView):
         responses={201: ImportOutputSerializer, 400: OpenApiTypes.OBJECT},
     )
     def post(self, request: Request, project_id: int) -> Response:
-        project = get_object_or_404(Project, pk=project_id)
+        project = project_for_request(request, project_id)
         if isinstance(request.data, list):
             # The kind of a JSON list is read from its first item (``?format=`` is DRF's renderer switch).
             source, format = request.data, None

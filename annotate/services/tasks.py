@@ -13,7 +13,7 @@ How a task is claimed, safely with many clients at once (assignment_claim):
 2. Otherwise, in one transaction, pick the prompt with the fewest rankings, then fewest
    open assignments, whose rankings plus open assignments are fewer than the project wants
    and that the caller has not been given before (ranked, skipped or holding). On
-   PostgreSQL the row is taken with ``SELECT ... FOR UPDATE SKIP LOCKED``: concurrent
+   PostgreSQL the row is taken with ``SELECT ... FOR NO KEY UPDATE SKIP LOCKED``: concurrent
    callers skip a prompt another caller is claiming instead of queueing behind it, and a
    row changed since the snapshot is re-checked against the WHERE clause once locked. On
    SQLite every write transaction starts with BEGIN IMMEDIATE, so claims run one at a time.
@@ -126,7 +126,9 @@ def assignment_claim(*, project: Project, annotator: AbstractBaseUser) -> Task |
 
 
 def _claim_new(*, project: Project, annotator: AbstractBaseUser) -> Task | None:
-    lock = " FOR UPDATE OF p SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    # NO KEY UPDATE: enough to change the counters, and it does not block the foreign-key
+    # checks of rankings being submitted on the same prompt meanwhile.
+    lock = " FOR NO KEY UPDATE OF p SKIP LOCKED" if connection.features.has_select_for_no_key_update else ""
     params = {"annotator": annotator.pk, "project": project.pk, "wanted": project.rankings_per_prompt}
     with transaction.atomic():
         prompt = next(iter(Prompt.objects.raw(CLAIM_SQL + lock, params)), None)
@@ -160,9 +162,10 @@ def _claim_new(*, project: Project, annotator: AbstractBaseUser) -> Task | None:
 def completions_in_order(assignment: Assignment) -> list[Completion]:
     """The assignment's completions in the order it showed them."""
     by_id = {c.pk: c for c in Completion.objects.filter(prompt_id=assignment.prompt_id).only("id", "prompt_id", "text")}
+    shown_ids = set(assignment.shown_order)
     shown = [by_id[pk] for pk in assignment.shown_order if pk in by_id]
     # A completion added to the prompt after the assignment was made goes last.
-    return shown + [c for pk, c in sorted(by_id.items()) if pk not in set(assignment.shown_order)]
+    return shown + [completion for pk, completion in sorted(by_id.items()) if pk not in shown_ids]
 
 
 def assignments_expire(*, assignment_ids: Sequence[int] | None = None, now: datetime | None = None) -> int:

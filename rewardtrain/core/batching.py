@@ -76,14 +76,26 @@ class Batch:
         return sum(len(self.rows[chunk[0]]) * len(chunk) for chunk in chunk_plan(self.rows, max_tokens))
 
 
+MIN_ROWS_PER_FORWARD = 8  # below this, a forward's fixed cost outweighs the padding it would save
+
+
 def chunk_plan(rows: list[EncodedSequence], max_tokens: int) -> list[list[int]]:
-    """Row indices of each forward: rows sorted longest first, as many per forward as fit in max_tokens."""
+    """Row indices of each forward. Rows are sorted longest first; a forward ends when the next row would
+    take it past ``max_tokens`` padded tokens, or when it holds ``MIN_ROWS_PER_FORWARD`` rows and the next
+    row is under 3/4 of its width (padding it would waste over a quarter of that row's compute)."""
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]), reverse=True)
-    plan, start = [], 0
-    while start < len(order):
-        count = max(1, max_tokens // max(len(rows[order[start]]), 1))
-        plan.append(order[start : start + count])
-        start += count
+    plan: list[list[int]] = []
+    for index in order:
+        length = max(len(rows[index]), 1)
+        if plan:
+            chunk = plan[-1]
+            width = len(rows[chunk[0]])
+            fits = (len(chunk) + 1) * width <= max_tokens
+            similar = len(chunk) < MIN_ROWS_PER_FORWARD or 4 * length >= 3 * width
+            if fits and similar:
+                chunk.append(index)
+                continue
+        plan.append([index])
     return plan
 
 

@@ -223,7 +223,7 @@ def train(
     stats = {"sequences_forwarded": 0, "real_tokens": 0, "padded_tokens": 0, "pairs": 0, "prompts": 0}
     step, loss_value, metrics = 0, float("nan"), None
     setup_seconds = time.perf_counter() - started
-    training_started = time.perf_counter()
+    training_started, training_cpu_started = time.perf_counter(), time.process_time()
     model.train()
     for epoch in range(config.epochs):
         batches = epoch_batches(epoch)
@@ -269,13 +269,14 @@ def train(
                     {
                         "step": step,
                         "total_steps": total_steps,
-                        "epoch": epoch + step_fraction(first, len(batches)),
+                        "epoch": round(epoch + (first + len(micro_batches)) / len(batches), 4),
                         "loss": loss_value,
                         "lr": scheduler.get_last_lr()[0],
                         "eval": evaluated,
                     }
                 )
     training_seconds = time.perf_counter() - training_started
+    training_cpu_seconds = time.process_time() - training_cpu_started  # all threads; robust to a busy machine
 
     result = TrainResult(out_dir=None, metrics=None, train_stats={}, normalization_bias=0.0)
     if distributed.is_main:
@@ -290,6 +291,7 @@ def train(
             "final_loss": loss_value,
             "setup_seconds": round(setup_seconds, 3),
             "training_seconds": round(training_seconds, 3),
+            "training_cpu_seconds": round(training_cpu_seconds, 3),
             "tokens_per_second": round(stats["real_tokens"] * distributed.world_size / max(training_seconds, 1e-9), 1),
             "sequences_per_second": round(
                 stats["sequences_forwarded"] * distributed.world_size / max(training_seconds, 1e-9), 2
@@ -327,10 +329,6 @@ def train(
     if distributed.enabled:
         dist.barrier()
     return result
-
-
-def step_fraction(first_batch: int, batches: int) -> float:
-    return first_batch / max(1, batches)
 
 
 def _to(batch: Batch, device: torch.device) -> Batch:

@@ -394,8 +394,9 @@
 
   function refused(answer) {
     fail(answer.data.detail || `The server answered ${answer.status}.`);
-    // A task that expired, was ranked elsewhere or belongs to someone else will not recover here.
-    ui.reload.hidden = !(answer.status === 400 && /expired|skipped/.test(answer.data.detail || "")) && answer.status !== 409;
+    // A task that expired, was skipped, ranked already or is gone will not recover here.
+    const stale = answer.status === 400 && /expired|skipped/.test(answer.data.detail || "");
+    ui.reload.hidden = !(stale || answer.status === 404 || answer.status === 409);
   }
 
   function say(message) {

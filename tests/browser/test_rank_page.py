@@ -152,6 +152,16 @@ def test_a_tie_is_refused_where_the_project_forbids_ties(page_as, live_server, r
     assert answer[0] == 400 and "does not allow ties" in answer[1]
     assert Ranking.objects.count() == 1
 
+    # Skip by keyboard, with a reason: s, type, Enter.
+    second_assignment = page.get_attribute("#workspace", "data-assignment")
+    page.keyboard.press("s")
+    page.keyboard.type("not English")
+    page.keyboard.press("Enter")
+    page.wait_for_selector('#workspace[data-state="done"]')
+    skipped = Assignment.objects.get(pk=int(second_assignment))
+    assert (skipped.state, skipped.skip_reason) == ("skipped", "not English")
+    assert page.errors == []
+
 
 def test_hostile_text_shows_as_text_and_runs_nothing(page_as, live_server, ranker):
     hostile = [
@@ -176,7 +186,10 @@ def test_hostile_text_shows_as_text_and_runs_nothing(page_as, live_server, ranke
     # At phone width nothing is wider than the screen.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
-    for key in ["3", "1", "2", "Enter"]:
+    for key in ["3", "1"]:
+        page.keyboard.press(key)
+    screenshot(page, "rank-phone-ranked")
+    for key in ["2", "Enter"]:
         page.keyboard.press(key)
     page.wait_for_selector('#workspace[data-state="done"]')
     assert Ranking.objects.get().order == [[ids[2]], [ids[0]], [ids[1]]]

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.core.conftest import make_records
+from tests.core.conftest import TEST_DEVICE, make_records
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,14 +56,14 @@ def test_train_evaluate_and_score_end_to_end(tiny_encoder, tmp_path):
     info = json.loads((out / "rewardtrain.json").read_text())
     assert info["data"]["sources"]["train"]["sha256"] and info["data"]["sources"]["train"]["path"] == str(data)
 
-    code, lines, stderr = run_cli("evaluate", "--model", str(out), "--data", str(data), "--device", "cpu")
+    code, lines, stderr = run_cli("evaluate", "--model", str(out), "--data", str(data), "--device", TEST_DEVICE)
     assert code == 0, stderr
     evaluated = json.loads(lines[-1])
     assert evaluated["counts"]["pairs"] == 60 and 0 <= evaluated["pairwise_accuracy"] <= 1
 
     items = tmp_path / "items.jsonl"
     items.write_text(json.dumps({"id": "a", "prompt": "w1", "completions": ["great", {"text": "awful"}]}) + "\n")
-    code, lines, stderr = run_cli("score", "--model", str(out), "--data", str(items), "--device", "cpu")
+    code, lines, stderr = run_cli("score", "--model", str(out), "--data", str(items), "--device", TEST_DEVICE)
     assert code == 0, stderr
     assert len(json.loads(lines[0])["rewards"]) == 2 and json.loads(lines[0])["id"] == "a"
     assert json.loads(lines[-1])["completions"] == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rewardtrain.core.batching import Collator, EncodedRecord, make_batches, shard_batches
+from rewardtrain.core.batching import Collator, EncodedRecord, chunk_plan, make_batches, shard_batches
 from rewardtrain.core.config import TrainConfig
 from rewardtrain.core.data import Comparison, RankedRecord
 from rewardtrain.core.encoding import EncodedSequence, SequenceEncoder
@@ -50,6 +50,13 @@ def test_chunks_are_length_sorted_and_within_the_token_budget():
     rows, inputs = chunks[1]
     assert inputs["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 1, 0], [1, 1, 0, 0]]
     assert batch.padded_tokens(12) == 12 + 12
+
+
+def test_long_and_short_rows_go_through_separate_forwards():
+    rows = sequences(*([100] * 8 + [10] * 8))
+    plan = chunk_plan(rows, max_tokens=100_000)
+    assert [len(chunk) for chunk in plan] == [8, 8]
+    assert {len(rows[i]) for i in plan[1]} == {10}  # not padded to 100
 
 
 def test_the_loss_is_the_weighted_bradley_terry_nll():

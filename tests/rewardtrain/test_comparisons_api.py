@@ -66,3 +66,14 @@ def test_annotators_and_outsiders_are_refused_and_anonymous_callers_must_log_in(
 @pytest.mark.django_db
 def test_an_unknown_project_is_404(admin_client_api):
     assert admin_client_api.get("/api/v1/projects/999/agreement").status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_agreement_report_follows_new_rankings(admin_client_api, project, ranked):
+    url = f"/api/v1/projects/{project.id}/agreement"
+    assert admin_client_api.get(url).json()["summary"]["rankings"] == 3
+
+    (late,) = annotators(1, prefix="late")
+    rank(ranked, late, [[0], [1], [2], [3]])
+
+    assert admin_client_api.get(url).json()["summary"]["rankings"] == 4

@@ -168,3 +168,34 @@ def test_two_workers_expanding_at_once_write_each_pair_once(project, make_prompt
 
     assert sorted(results) == [0, 60 * 10]
     assert Comparison.objects.count() == 60 * 10
+
+
+@pytest.mark.django_db
+def test_a_ranking_submitted_by_an_annotator_is_expanded_once_it_commits(
+    project, make_prompt, annotator, django_capture_on_commit_callbacks
+):
+    from annotate.services.tasks import assignment_claim, ranking_submit
+
+    make_prompt(project, k=4)
+    task = assignment_claim(project=project, annotator=annotator)
+    ids = [completion.id for completion in task.completions]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ranking, _ = ranking_submit(
+            assignment_id=task.assignment.id, annotator=annotator, order=[[ids[2]], [ids[0]], [ids[1]], [ids[3]]]
+        )
+
+    assert Comparison.objects.filter(ranking=ranking).count() == 6
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_a_second_copy_of_a_pair(project, make_prompt, annotator):
+    from django.db import IntegrityError, transaction
+
+    rank(make_prompt(project, k=2), annotator, [[0], [1]])
+    comparisons_expand()
+    existing = Comparison.objects.get()
+    existing.pk = None
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        existing.save()

@@ -54,7 +54,7 @@ def test_the_trl_file_loads_with_datasets_and_trains_a_reward_model_one_step(pro
     args = RewardConfig(
         output_dir=str(tmp_path / "out"), max_steps=1, per_device_train_batch_size=4, learning_rate=1e-3,
         max_length=128, report_to=[], save_strategy="no", logging_steps=1, bf16=False, use_cpu=True,
-        gradient_checkpointing=False, dataloader_num_workers=0,
+        dataloader_num_workers=0,
     )  # fmt: skip
     trainer = RewardTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
     result = trainer.train()
