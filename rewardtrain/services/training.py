@@ -46,7 +46,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -501,6 +501,8 @@ def training_schedule_check(*, now: datetime | None = None) -> list[TrainingRun]
 
 
 def training_worker_tick() -> dict[str, list[int]]:
-    """The minute tick: reap dead runs, then (poll mode) run what is queued. Called by the beat task."""
-    close_old_connections()
+    """The minute tick: reap dead runs, then (poll mode) run what is queued. Called by the beat task.
+
+    Celery's Django fix-up already closes stale database connections around every task.
+    """
     return {"reaped": training_runs_reap(), "executed": training_runs_dispatch_pending()}
