@@ -9,7 +9,8 @@ see exactly the same pairs. TRL gets all C(K,2) pairs of each group as ``{"promp
 "rejected"}`` rows; RankForge gets the groups.
 
 Runs, in one process, one after the other (a shared machine: the load is printed before each run):
-  1. RankForge grouped, batches in random order;
+  1. RankForge grouped, batches in random order (lr 1e-4 as TRL's default, 2 prompts a step: with
+     few groups, the default 8 prompts a step would leave too few steps);
   2. TRL RewardTrainer with its defaults (bf16, dropout off, gradient checkpointing, 8 pairs a batch,
      lr 1e-4) -- only epochs and max_length are set to match;
   3. RankForge grouped with length-grouped batches (its default).
@@ -17,7 +18,7 @@ Each is timed end to end (model load, tokenization, training, saving), in wall-c
 CPU seconds of this process (less sensitive to other work on the machine). Held-out accuracy is
 measured the same way for all three, on the same held-out groups (split by prompt).
 
-    .venv/bin/python bench/train_vs_trl.py                      # default: ~3 min on 2 idle cores
+    .venv/bin/python bench/train_vs_trl.py                      # default: a few minutes on 2 idle cores
     .venv/bin/python bench/train_vs_trl.py --train-groups 400 --eval-groups 100 --epochs 1   # bigger
     .venv/bin/python bench/train_vs_trl.py --device cuda        # on a GPU
 
@@ -246,13 +247,14 @@ def run_trl(records: list[RankedRecord], held_out: list[RankedRecord], args: arg
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=default_model_path())
-    parser.add_argument("--train-groups", type=int, default=60)
-    parser.add_argument("--eval-groups", type=int, default=30)
+    parser.add_argument("--train-groups", type=int, default=40)
+    parser.add_argument("--eval-groups", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=TrainConfig.lr, help="RankForge learning rate")
+    # Few groups make few grouped steps: RankForge runs at TRL's lr with 2 prompts (~39 pairs) a step here.
+    parser.add_argument("--lr", type=float, default=1e-4, help="RankForge learning rate (TRL's default)")
     parser.add_argument("--trl-lr", type=float, default=None, help="TRL learning rate (default: TRL's own, 1e-4)")
-    parser.add_argument("--prompts-per-batch", type=int, default=TrainConfig.prompts_per_batch)
+    parser.add_argument("--prompts-per-batch", type=int, default=2, help="RankForge prompts per step")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-trl", action="store_true")

@@ -87,3 +87,14 @@ def make_prompt(db) -> Callable[..., Prompt]:
         return prompt
 
     return make
+
+
+@pytest.fixture
+def celery_eager():
+    """Run Celery tasks in the calling process, as the embedded default does, even when REDIS_URL is set."""
+    from config.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = previous

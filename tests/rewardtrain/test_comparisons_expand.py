@@ -100,10 +100,10 @@ def test_it_can_be_narrowed_to_a_project_or_to_rankings(project, make_prompt, an
 
 
 @pytest.mark.django_db
-def test_the_ranking_submitted_signal_expands_the_ranking(project, make_prompt, annotator):
+def test_the_ranking_submitted_signal_expands_the_ranking(project, make_prompt, annotator, celery_eager):
     ranking = rank(make_prompt(project, k=4), annotator, [[0], [1], [2], [3]])
 
-    ranking_submitted.send(sender=None, ranking_id=ranking.id)  # Celery runs eagerly in tests
+    ranking_submitted.send(sender=None, ranking_id=ranking.id)
 
     assert Comparison.objects.filter(ranking=ranking).count() == 6
 
@@ -173,7 +173,7 @@ def test_two_workers_expanding_at_once_write_each_pair_once(project, make_prompt
 @pytest.mark.django_db
 def test_a_ranking_submitted_by_an_annotator_is_expanded_once_it_commits(
     project, make_prompt, annotator, django_capture_on_commit_callbacks
-):
+, celery_eager):
     from annotate.services.tasks import assignment_claim, ranking_submit
 
     make_prompt(project, k=4)

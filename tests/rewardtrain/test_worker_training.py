@@ -44,7 +44,7 @@ def tiny_model(tmp_path_factory) -> str:
     return str(build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder")))
 
 
-def test_database_url() -> str:
+def worker_database_url() -> str:
     db = connection.settings_dict
     user = quote(db["USER"] or "", safe="")
     password = f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
@@ -61,7 +61,7 @@ def start_worker(transactional_db, settings, tmp_path) -> Iterator[Callable[[], 
     app.control.purge()  # nothing left over from an earlier run on this Redis database
     env = {
         **os.environ,
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": worker_database_url(),
         "ARTIFACT_DIR": str(settings.ARTIFACT_DIR),
         "TRAINING_DISPATCH": "broker",
         "TRAINING_HEARTBEAT_SECONDS": "0.5",
