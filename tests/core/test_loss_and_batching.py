@@ -53,7 +53,7 @@ def test_chunks_are_length_sorted_and_within_the_token_budget():
 
 
 def test_long_and_short_rows_go_through_separate_forwards():
-    rows = sequences(*([100] * 8 + [10] * 8))
+    rows = sequences(*([1000] * 8 + [10] * 8))
     plan = chunk_plan(rows, max_tokens=100_000)
     assert [len(chunk) for chunk in plan] == [8, 8]
     assert {len(rows[i]) for i in plan[1]} == {10}  # not padded to 100
