@@ -19,7 +19,7 @@ What it does:
 5. stops the server and checks: no prompt has more rankings than wanted, every ranking a
    client was told about (201) is stored and nothing else is, no annotator ranked a prompt
    twice, the prompt counters equal the rows, and no request failed. Exits 1 otherwise.
-Then drops the scratch database (``--keep`` keeps it). Figures: docs/BENCHMARKS-annotate.md.
+Then drops the scratch database (``--keep`` keeps it). Figures: docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Generates a deterministic JSONL file, creates a scratch database next to the one
 DATABASE_URL names (default postgres://postgres@127.0.0.1:5432/postgres), migrates it,
 times ``prompts_import`` on the whole file and a per-row ``objects.create`` import of the
 first ``--naive-prompts`` records (in one transaction, the fair way), prints both rates and
-their ratio, then drops the scratch database. Figures: docs/BENCHMARKS-import.md.
+their ratio, then drops the scratch database. Figures: docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ PostgreSQL and a real Celery worker on Redis. See docs/configuration.md for the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -129,6 +130,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+# WhiteNoise warns on every request when STATIC_ROOT is missing (development serves static/ itself).
+with contextlib.suppress(OSError):
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

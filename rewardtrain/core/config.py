@@ -39,7 +39,7 @@ class TrainConfig:
     """Everything that decides what a training run produces. Defaults are the tuned recipe.
 
     The defaults were chosen on the Open Assistant rankings in ``data/oasst_en100`` with the shipped MiniLM
-    (docs/BENCHMARKS-training.md): the best of 9 recipes, level with the "longer reply wins" baseline on
+    (docs/BENCHMARKS.md): the best of 9 recipes, level with the "longer reply wins" baseline on
     held-out prompts over two splits (66.4% vs 66.1%); higher learning rates and shorter inputs did worse.
     """
 
