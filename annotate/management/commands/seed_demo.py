@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand
 
 from annotate.models import Project
 from annotate.services.imports import prompts_import
+from rewardtrain.services.comparisons import comparisons_expand
 
 DEMO_DATA = Path(__file__).resolve().parents[2] / "fixtures" / "oasst_en100" / "en_100_tree.jsonl"
 DEMO_PROJECT = "Open Assistant demo"
@@ -53,8 +54,11 @@ class Command(BaseCommand):
         )
         project.annotators.add(*User.objects.filter(username__startswith="annotator"))
         result = prompts_import(project=project, source=DEMO_DATA, format="oasst")
+        # Expand the imported rankings now, so the demo's dashboard has comparisons before beat's first tick.
+        comparisons = comparisons_expand(project_id=project.pk)
 
         self.stdout.write(f"Demo project {project.name!r} (id {project.pk}): {result.summary()}")
+        self.stdout.write(f"  {comparisons} new pairwise comparisons expanded")
         for username, _ in accounts:
             note = f"password {password}" if username in created else "existing account, password unchanged"
             self.stdout.write(f"  {username:<11} {note}")
