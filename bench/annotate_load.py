@@ -32,47 +32,19 @@ import os
 import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+
+from scratch import free_port, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BASE_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 
 
-# --- Database and server ---------------------------------------------------------------
-def database_create(base_url: str) -> tuple[str, str]:
-    import psycopg2
-
-    name = f"rankforge_bench_annotate_{os.getpid()}"
-    connection = psycopg2.connect(base_url)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    connection.close()
-    return name, urlunparse(urlparse(base_url)._replace(path=f"/{name}"))
-
-
-def database_drop(base_url: str, name: str) -> None:
-    import psycopg2
-
-    connection = psycopg2.connect(base_url)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    connection.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
+# --- Server ----------------------------------------------------------------------------
 def server_start(args: argparse.Namespace, env: dict[str, str], port: int) -> subprocess.Popen:
     command = [
         str(ROOT / ".venv" / "bin" / "gunicorn"),
@@ -270,29 +242,8 @@ def verify(project_id: int, wanted: int, ranking_ids: list[int]) -> list[str]:
     return problems
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--annotators", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=20.0, help="measured time")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds run first, not counted")
-    parser.add_argument("--rate", type=float, default=0.0, help="rankings/s offered in total (0 = flat out)")
-    parser.add_argument("--prompts", type=int, default=6000)
-    parser.add_argument("--k", type=int, default=4, help="completions per prompt")
-    parser.add_argument("--wanted", type=int, default=3, help="rankings wanted per prompt")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
-    parser.add_argument("--client-processes", type=int, default=2)
-    parser.add_argument(
-        "--redis-url",
-        default="",
-        help="broker for the ranking_submitted hook (comparisons); the server only enqueues, no worker runs "
-        "(default: none, so the hook's Celery task runs inside the submit request, as without Redis)",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
-    args = parser.parse_args()
-
-    base_url = os.environ.get("DATABASE_URL") or DEFAULT_BASE_URL
-    name, url = database_create(base_url)
+def load_test(args: argparse.Namespace, name: str, url: str) -> int:
+    """Steps 1-5 of the module docstring on the scratch database ``name`` at ``url``."""
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -406,12 +357,37 @@ def main() -> int:
         queue.delete("default")
     else:
         print("hook: comparisons expanded inside each submit request (no broker)")
-    if not args.keep:
-        database_drop(base_url, name)
-    else:
+    if args.keep:
         print(f"kept database {name}")
     print("checks:", "all passed (no over-ranking, no lost ranking)" if not problems else "; ".join(problems))
     return 1 if problems else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--annotators", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured time")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds run first, not counted")
+    parser.add_argument("--rate", type=float, default=0.0, help="rankings/s offered in total (0 = flat out)")
+    parser.add_argument("--prompts", type=int, default=6000)
+    parser.add_argument("--k", type=int, default=4, help="completions per prompt")
+    parser.add_argument("--wanted", type=int, default=3, help="rankings wanted per prompt")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument(
+        "--redis-url",
+        default="",
+        help="broker for the ranking_submitted hook (comparisons); the server only enqueues, no worker runs "
+        "(default: none, so the hook's Celery task runs inside the submit request, as without Redis)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args()
+
+    base_url = os.environ.get("DATABASE_URL") or DEFAULT_BASE_URL
+    name = f"rankforge_bench_annotate_{os.getpid()}"
+    with scratch_database(base_url, name, keep=args.keep) as url:
+        return load_test(args, name, url)
 
 
 if __name__ == "__main__":

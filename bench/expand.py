@@ -25,6 +25,8 @@ import time
 from math import comb
 from pathlib import Path
 
+from scratch import django_setup, scratch_database
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -230,64 +232,47 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    import psycopg2
+    with scratch_database(f"{args.server}/postgres", args.database, keep=args.keep) as url:
+        django_setup(url)
+        from django.core.management import call_command
+        from django.db import connection
 
-    admin = psycopg2.connect(f"{args.server}/postgres")
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{args.database}"')
-        cursor.execute(f'CREATE DATABASE "{args.database}"')
+        from rewardtrain.models import Comparison
+        from rewardtrain.services.comparisons import comparisons_expand
 
-    os.environ["DATABASE_URL"] = f"{args.server}/{args.database}"
-    os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
+        try:
+            call_command("migrate", verbosity=0)
+            started = time.perf_counter()
+            load_rankings(args.rankings, args.k, args.raters, args.seed)
+            print(f"loaded {args.rankings:,} rankings of K={args.k} with COPY in {time.perf_counter() - started:.1f} s")
+            expected = args.rankings * comb(args.k, 2)
 
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connection
+            subset = list(range(1, args.naive_rankings + 1))
+            started = time.perf_counter()
+            naive_rows = naive_expand(subset)
+            naive_seconds = time.perf_counter() - started
+            naive_rate = naive_rows / naive_seconds
+            Comparison.objects.all().delete()
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM ANALYZE rewardtrain_comparison")
+                # Flush the loaded data now, so the timing below is the expansion's own writing.
+                cursor.execute("CHECKPOINT")
+            print(f"naive ORM loop:  {naive_rows:,} comparisons in {naive_seconds:.2f} s = {naive_rate:,.0f}/s")
 
-    from rewardtrain.models import Comparison
-    from rewardtrain.services.comparisons import comparisons_expand
+            started = time.perf_counter()
+            inserted = comparisons_expand()
+            seconds = time.perf_counter() - started
+            rate = inserted / seconds
+            assert inserted == expected, (inserted, expected)
+            print(f"set-based SQL:   {inserted:,} comparisons in {seconds:.2f} s = {rate:,.0f}/s")
 
-    try:
-        call_command("migrate", verbosity=0)
-        started = time.perf_counter()
-        load_rankings(args.rankings, args.k, args.raters, args.seed)
-        print(f"loaded {args.rankings:,} rankings of K={args.k} with COPY in {time.perf_counter() - started:.1f} s")
-        expected = args.rankings * comb(args.k, 2)
-
-        subset = list(range(1, args.naive_rankings + 1))
-        started = time.perf_counter()
-        naive_rows = naive_expand(subset)
-        naive_seconds = time.perf_counter() - started
-        naive_rate = naive_rows / naive_seconds
-        Comparison.objects.all().delete()
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE rewardtrain_comparison")
-            # Flush the loaded data now, so the timing below is the expansion's own writing.
-            cursor.execute("CHECKPOINT")
-        print(f"naive ORM loop:  {naive_rows:,} comparisons in {naive_seconds:.2f} s = {naive_rate:,.0f}/s")
-
-        started = time.perf_counter()
-        inserted = comparisons_expand()
-        seconds = time.perf_counter() - started
-        rate = inserted / seconds
-        assert inserted == expected, (inserted, expected)
-        print(f"set-based SQL:   {inserted:,} comparisons in {seconds:.2f} s = {rate:,.0f}/s")
-
-        started = time.perf_counter()
-        again = comparisons_expand()
-        print(f"second run:      {again} new comparisons in {time.perf_counter() - started:.3f} s (idempotent)")
-        print(f"speed-up: {rate / naive_rate:,.0f}x")
-        print(f"goal: {expected:,} comparisons under 10 s -> {'PASS' if seconds < 10 else 'FAIL'}")
-    finally:
-        connection.close()
-        if not args.keep:
-            with admin.cursor() as cursor:
-                cursor.execute(f'DROP DATABASE IF EXISTS "{args.database}"')
-        admin.close()
+            started = time.perf_counter()
+            again = comparisons_expand()
+            print(f"second run:      {again} new comparisons in {time.perf_counter() - started:.3f} s (idempotent)")
+            print(f"speed-up: {rate / naive_rate:,.0f}x")
+            print(f"goal: {expected:,} comparisons under 10 s -> {'PASS' if seconds < 10 else 'FAIL'}")
+        finally:
+            connection.close()
 
 
 if __name__ == "__main__":

@@ -24,19 +24,11 @@ import time
 from math import comb
 from pathlib import Path
 
+from scratch import django_setup, scratch_database
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-
-
-def django_setup(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
 
 
 def peak_rss_mb() -> float:
@@ -92,15 +84,7 @@ def main() -> None:
         child(args.child[0], args.child[1], args.format, args.tracemalloc)
         return
 
-    import psycopg2
-
-    admin = psycopg2.connect(f"{args.server}/postgres")
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{args.database}"')
-        cursor.execute(f'CREATE DATABASE "{args.database}"')
-    database_url = f"{args.server}/{args.database}"
-    try:
+    with scratch_database(f"{args.server}/postgres", args.database, keep=args.keep) as database_url:
         django_setup(database_url)
         from django.core.management import call_command
         from django.db import connection
@@ -133,11 +117,6 @@ def main() -> None:
         )
         ok = figures["seconds"] < 30 and figures["peak_rss_mb"] < 300
         print(f"goal: under 30 s and under 300 MB -> {'PASS' if ok else 'FAIL'}")
-    finally:
-        if not args.keep:
-            with admin.cursor() as cursor:
-                cursor.execute(f'DROP DATABASE IF EXISTS "{args.database}"')
-        admin.close()
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+
+from scratch import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = [
@@ -51,28 +52,6 @@ def jsonl_write(path: Path, prompts: int, completions: int) -> None:
             file.write(json.dumps(record) + "\n")
 
 
-def database_create(base_url: str) -> tuple[str, str]:
-    import psycopg2
-
-    name = f"rankforge_bench_import_{os.getpid()}"
-    connection = psycopg2.connect(base_url)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    connection.close()
-    return name, urlunparse(urlparse(base_url)._replace(path=f"/{name}"))
-
-
-def database_drop(base_url: str, name: str) -> None:
-    import psycopg2
-
-    connection = psycopg2.connect(base_url)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    connection.close()
-
-
 def naive_import(project, path: Path, limit: int) -> None:
     from django.db import transaction
 
@@ -98,12 +77,11 @@ def main() -> int:
     args = parser.parse_args()
 
     base_url = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
-    name, url = database_create(base_url)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("RANKFORGE_TESTING", "1")  # no production secret key needed for a scratch run
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    sys.path.insert(0, str(ROOT))
-    try:
+    with scratch_database(base_url, f"rankforge_bench_import_{os.getpid()}") as url:
+        os.environ["DATABASE_URL"] = url
+        os.environ.setdefault("RANKFORGE_TESTING", "1")  # no production secret key needed for a scratch run
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        sys.path.insert(0, str(ROOT))
         import django
 
         django.setup()
@@ -129,8 +107,6 @@ def main() -> int:
             naive_import(naive_project, path, naive_count)
             naive_seconds = time.perf_counter() - started
         connection.close()
-    finally:
-        database_drop(base_url, name)
 
     bulk_rate, naive_rate = result.prompts_created / bulk_seconds, naive_count / naive_seconds
     print(f"file: {args.prompts:,} prompts x {args.completions} completions, {size_mb:.0f} MB JSONL")

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -16,8 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.api.pagination import paginated_response
-from annotate.api.permissions import IsStaff
-from annotate.models import Project
+from annotate.api.permissions import IsStaff, project_for_request
 from rewardtrain.models import Comparison
 from rewardtrain.selectors import comparison_counts
 from rewardtrain.services.agreement import project_agreement
@@ -46,7 +44,7 @@ class ComparisonListApi(APIView):
         responses=ComparisonOutputSerializer(many=True),
     )
     def get(self, request: Request, project_id: int) -> Response:
-        project = get_object_or_404(Project, pk=project_id)
+        project = project_for_request(request, project_id)
         comparisons = Comparison.objects.filter(project_id=project.pk).order_by("id")
         if request.query_params.get("ranking", "").isdigit():
             comparisons = comparisons.filter(ranking_id=int(request.query_params["ranking"]))
@@ -71,7 +69,7 @@ class ComparisonExpandApi(APIView):
 
     @extend_schema(request=None, responses=OutputSerializer)
     def post(self, request: Request, project_id: int) -> Response:
-        project = get_object_or_404(Project, pk=project_id)
+        project = project_for_request(request, project_id)
         inserted = comparisons_expand(project_id=project.pk)
         return Response({"inserted": inserted, **comparison_counts(project_id=project.pk)})
 
@@ -89,7 +87,7 @@ class ProjectAgreementApi(APIView):
         responses=OpenApiTypes.OBJECT,
     )
     def get(self, request: Request, project_id: int) -> Response:
-        project = get_object_or_404(Project, pk=project_id)
+        project = project_for_request(request, project_id)
         limit = request.query_params.get("prompts", "50")
         prompt_limit = min(int(limit), 1000) if limit.isdigit() else 50
         report = project_agreement(project_id=project.pk, prompt_limit=prompt_limit)

@@ -18,7 +18,6 @@ import os
 import tempfile
 
 from django.http import FileResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
@@ -27,8 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.api.permissions import IsStaff
-from annotate.models import Project
+from annotate.api.permissions import IsStaff, project_for_request
 from rewardtrain.services.export import (
     CONTENT_TYPES,
     EXTENSIONS,
@@ -74,7 +72,7 @@ class ProjectExportApi(APIView):
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
     )
     def get(self, request: Request, project_id: int):
-        project = get_object_or_404(Project, pk=project_id)
+        project = project_for_request(request, project_id)
         options = ExportOptions.from_mapping(request.query_params)
         if request.query_params.get("meta") in ("1", "true", "yes"):
             stats = ExportStats()
