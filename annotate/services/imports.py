@@ -432,9 +432,11 @@ def rankings_write(
             started_at=now,
             expires_at=now,
             finished_at=now,
-            shown_order=ids,
+            # Nobody was shown these replies here, and source files often list them best first:
+            # an unknown order keeps imported rankings out of the position-bias figures.
+            shown_order=[],
         )
-        for prompt_id, ids, _ in ranked
+        for prompt_id, _ids, _ in ranked
     )
     rankings = Ranking.objects.bulk_create(
         Ranking(

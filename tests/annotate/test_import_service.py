@@ -263,6 +263,8 @@ def test_the_shipped_oasst_trees_give_212_rankings_and_754_comparisons(db):
     assert not importer.is_staff and not importer.has_usable_password()
     assert set(rankings.values_list("annotator", flat=True)) == {importer.pk}
     assert set(Assignment.objects.values_list("state", flat=True)) == {Assignment.State.SUBMITTED}
+    # Nobody was shown these replies: no shown order, so no position bias is read into them.
+    assert set(map(tuple, Assignment.objects.values_list("shown_order", flat=True))) == {()}
     assert set(Prompt.objects.values_list("ranking_count", "open_assignment_count")) == {(1, 0)}
     # Every ranking puts OASST rank 0 first and agrees with its entries.
     for ranking in rankings[:20]:
