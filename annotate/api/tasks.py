@@ -17,21 +17,15 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate.api.errors import Conflict
 from annotate.api.permissions import project_for_request
 from annotate.models import FLAG_CHOICES, Assignment, Project, Ranking
 from annotate.selectors import annotator_task_progress
 from annotate.services.tasks import RankingConflict, Task, assignment_claim, assignment_skip, ranking_submit
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with what is already stored."
-    default_code = "conflict"
 
 
 class ProgressSerializer(serializers.Serializer):
