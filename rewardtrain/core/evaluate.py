@@ -9,7 +9,7 @@ Over every strict human preference (winner w, loser l) of the records:
   by tau-b); records given as explicit pairs have no order and are left out.
 - ``log_loss`` and ``ece``: calibration of ``P(w beats l) = sigmoid(r_w - r_l)``. ECE uses 10 equal-width
   bins over both orientations of each pair ((p, 1) and (1 - p, 0)), so it does not depend on which side
-  is called "a".
+  is called "a"; ``calibration_bins`` is the reliability diagram behind it.
 - ``length_baseline_accuracy``: the same pairs judged by "the longer completion (in characters) wins";
   equal lengths count wrong. A model must beat this, not 50%.
 
@@ -77,20 +77,40 @@ def kendall_tau_b(human_rank: list[int], scores: list[float]) -> float | None:
     return None if denominator == 0 else (concordant - discordant) / denominator
 
 
-def expected_calibration_error(probabilities: list[float], bins: int = CALIBRATION_BINS) -> float:
-    """ECE of winner probabilities, counting each pair in both orientations."""
-    points = [(p, 1.0) for p in probabilities] + [(1.0 - p, 0.0) for p in probabilities]
-    if not points:
-        return float("nan")
+def calibration_bins(probabilities: list[float], bins: int = CALIBRATION_BINS) -> list[dict[str, Any]]:
+    """Reliability diagram of winner probabilities, each pair counted in both orientations: per
+    equal-width bin, the number of points, their mean predicted probability and the observed share of wins."""
     counts = [0] * bins
     confidence = [0.0] * bins
     outcome = [0.0] * bins
-    for p, y in points:
-        b = min(bins - 1, int(p * bins))
-        counts[b] += 1
-        confidence[b] += p
-        outcome[b] += y
-    return sum(abs(outcome[b] - confidence[b]) for b in range(bins) if counts[b]) / len(points)
+    for probability in probabilities:
+        for p, y in ((probability, 1.0), (1.0 - probability, 0.0)):
+            b = min(bins - 1, int(p * bins))
+            counts[b] += 1
+            confidence[b] += p
+            outcome[b] += y
+    return [
+        {
+            "low": b / bins,
+            "high": (b + 1) / bins,
+            "count": counts[b],
+            "predicted": confidence[b] / counts[b] if counts[b] else None,
+            "observed": outcome[b] / counts[b] if counts[b] else None,
+        }
+        for b in range(bins)
+    ]
+
+
+def _ece_of(table: list[dict[str, Any]]) -> float:
+    total = sum(row["count"] for row in table)
+    if not total:
+        return float("nan")
+    return sum(row["count"] * abs(row["observed"] - row["predicted"]) for row in table if row["count"]) / total
+
+
+def expected_calibration_error(probabilities: list[float], bins: int = CALIBRATION_BINS) -> float:
+    """ECE of winner probabilities, counting each pair in both orientations."""
+    return _ece_of(calibration_bins(probabilities, bins))
 
 
 def metrics_from_scores(records: Sequence[RankedRecord], scores: Sequence[Sequence[float]]) -> dict[str, Any]:
@@ -138,6 +158,7 @@ def metrics_from_scores(records: Sequence[RankedRecord], scores: Sequence[Sequen
         return numerator / denominator if denominator else None
 
     mean = sum(all_scores) / len(all_scores) if all_scores else None
+    table = calibration_bins(probabilities)
     return {
         "pairwise_accuracy": share(correct, pairs),
         "length_baseline_accuracy": share(longer_correct, pairs),
@@ -148,7 +169,8 @@ def metrics_from_scores(records: Sequence[RankedRecord], scores: Sequence[Sequen
         "best_vs_worst_accuracy": share(best_worst_correct, best_worst_pairs),
         "kendall_tau": sum(taus) / len(taus) if taus else None,
         "log_loss": log_loss / pairs if pairs else None,
-        "ece": expected_calibration_error(probabilities) if pairs else None,
+        "ece": _ece_of(table) if pairs else None,
+        "calibration_bins": table,
         "reward_mean": mean,
         "reward_std": (
             math.sqrt(sum((s - mean) ** 2 for s in all_scores) / len(all_scores)) if mean is not None else None

@@ -18,7 +18,6 @@ Example::
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -31,46 +30,18 @@ from rewardtrain.models import ModelActivation, ModelVersion, TrainingRun
 
 logger = logging.getLogger(__name__)
 
-CALIBRATION_BINS = 10
-
-
 class RegistryConflict(Exception):
     """The requested switch is not possible (e.g. nothing to roll back to)."""
 
 
-def calibration_bins(records: list[Any], scores: list[list[float]], bins: int = CALIBRATION_BINS) -> list[dict]:
-    """Reliability diagram of P(w beats l) = sigmoid(r_w - r_l): per equal-width bin, the mean
-    predicted probability and the observed share of wins, both orientations of each pair counted
-    (the same convention as the core's ECE)."""
-    totals = [[0, 0.0, 0] for _ in range(bins)]  # count, sum of p, wins
-    for record, record_scores in zip(records, scores, strict=True):
-        for pair in record.comparisons():
-            probability = 1.0 / (1.0 + math.exp(-(record_scores[pair.winner] - record_scores[pair.loser])))
-            for p, won in ((probability, 1), (1.0 - probability, 0)):
-                index = min(int(p * bins), bins - 1)
-                totals[index][0] += 1
-                totals[index][1] += p
-                totals[index][2] += won
-    return [
-        {
-            "low": n / bins,
-            "high": (n + 1) / bins,
-            "count": count,
-            "predicted": sum_p / count if count else None,
-            "observed": wins / count if count else None,
-        }
-        for n, (count, sum_p, wins) in enumerate(totals)
-    ]
-
-
 def held_out_metrics(artifact_path: str, eval_records: list[Any]) -> dict[str, Any]:
-    """Metrics (and calibration bins) of the artifact on ``eval_records``, scored the way serving scores."""
+    """Metrics (calibration bins included) of the artifact on ``eval_records``, scored the way serving scores."""
     from rewardtrain.core.evaluate import metrics_from_scores
     from rewardtrain.core.scoring import RewardScorer
 
     scorer = RewardScorer.load(artifact_path, device="cpu")
     scores = scorer.score(eval_records)
-    return {**metrics_from_scores(eval_records, scores), "calibration_bins": calibration_bins(eval_records, scores)}
+    return metrics_from_scores(eval_records, scores)
 
 
 def is_better(new: float | None, old: float | None, *, metric: str) -> bool:

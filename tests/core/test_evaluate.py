@@ -70,3 +70,11 @@ def test_evaluate_accepts_any_scorer(example):
             return scores
 
     assert evaluate(FixedScorer(), records)["pairwise_accuracy"] == pytest.approx(0.5)
+
+
+def test_calibration_bins_count_both_orientations_of_each_pair():
+    record = RankedRecord(prompt="p", completions=["a", "b"], order=[[0], [1]])
+    bins = metrics_from_scores([record], [[2.0, 0.0]])["calibration_bins"]
+    assert sum(b["count"] for b in bins) == 2
+    high = next(b for b in bins if b["count"] and b["observed"] == 1.0)
+    assert 0.8 <= high["predicted"] < 0.9

@@ -102,13 +102,3 @@ def test_the_database_allows_one_active_version_per_project(project):
     ModelVersion.objects.create(project=project, version=1, artifact_path="a", is_active=True)
     with pytest.raises(IntegrityError), transaction.atomic():
         ModelVersion.objects.create(project=project, version=2, artifact_path="b", is_active=True)
-
-
-def test_calibration_bins_count_both_orientations_of_each_pair():
-    from rewardtrain.core.data import RankedRecord
-
-    record = RankedRecord(prompt="p", completions=["a", "b"], order=[[0], [1]])
-    bins = registry.calibration_bins([record], [[2.0, 0.0]])
-    assert sum(b["count"] for b in bins) == 2
-    high = next(b for b in bins if b["count"] and b["observed"] == 1.0)
-    assert 0.8 <= high["predicted"] < 0.9
