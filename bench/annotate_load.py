@@ -16,6 +16,8 @@ What it does:
    go flat out (a closed loop: latency then grows with the number of clients); with ``--rate``
    each annotator paces itself so that together they offer that many rankings per second;
 4. prints requests/s, submitted rankings/s and p50/p99/max latency per endpoint;
+   The CPU the server (gunicorn + the scratch database's PostgreSQL backends) and the client
+   processes used in the measured window is printed per ranking;
 5. stops the server and checks: no prompt has more rankings than wanted, every ranking a
    client was told about (201) is stored and nothing else is, no annotator ranked a prompt
    twice, the prompt counters equal the rows, and no request failed. Exits 1 otherwise.
@@ -32,6 +34,7 @@ import os
 import random
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -109,6 +112,52 @@ def setup_data(args: argparse.Namespace) -> tuple[int, list[str]]:
 
 
 # --- Clients ---------------------------------------------------------------------------
+class KeepAliveConnection:
+    """A minimal HTTP/1.1 client on one keep-alive TCP connection, as a browser tab keeps one.
+
+    http.client parses every response's headers with the email package, which cost the load
+    generator about as much CPU as the server spends in Django's middleware; this reads the
+    status line and ``Content-Length`` and nothing else it does not need. Any other framing
+    (chunked, no length) or a closed connection raises ``http.client.HTTPException``/OSError.
+    """
+
+    def __init__(self, port: int, timeout: float = 30) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.reader = self.sock.makefile("rb")
+
+    def request(self, method: str, path: str, headers: bytes, body: bytes | None = None) -> tuple[int, bytes]:
+        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode() + headers
+        if body is not None:
+            head += b"Content-Length: %d\r\n" % len(body)
+        self.sock.sendall(head + b"\r\n" + (body or b""))
+        status_line = self.reader.readline(65537)
+        parts = status_line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
+            raise http.client.BadStatusLine(repr(status_line))
+        length = None
+        while True:
+            line = self.reader.readline(65537)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                raise http.client.HTTPException(f"unexpected Transfer-Encoding: {value.strip()!r}")
+        if length is None:
+            raise http.client.HTTPException("response without Content-Length")
+        data = self.reader.read(length)
+        if len(data) != length:
+            raise http.client.IncompleteRead(data, length - len(data))
+        return int(parts[1]), data
+
+    def close(self) -> None:
+        self.reader.close()
+        self.sock.close()
+
+
 def client_process(port: int, project_id: int, tokens: list[str], start_at: float, count_from: float,
                    stop_at: float, period: float, results: multiprocessing.Queue) -> None:  # fmt: skip
     """Runs one annotator per token as a thread; puts its measurements on ``results``."""
@@ -116,8 +165,9 @@ def client_process(port: int, project_id: int, tokens: list[str], start_at: floa
     merged = {"next": [], "submit": [], "statuses": {}, "ranking_ids": [], "errors": []}
 
     def annotator(token: str) -> None:
-        headers = {"Authorization": f"Token {token}", "Content-Type": "application/json", "Accept": "application/json"}
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = f"Authorization: Token {token}\r\nAccept: application/json\r\n".encode()
+        json_headers = headers + b"Content-Type: application/json\r\n"
+        connection = None
         rng = random.Random(token)
         mine = {"next": [], "submit": [], "statuses": {}, "ranking_ids": [], "errors": []}
 
@@ -125,12 +175,17 @@ def client_process(port: int, project_id: int, tokens: list[str], start_at: floa
             nonlocal connection
             sent = time.monotonic()
             try:
-                connection.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
-                response = connection.getresponse()
-                status, data = response.status, json.loads(response.read() or b"{}")
-            except (OSError, http.client.HTTPException) as error:
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                if connection is None:
+                    connection = KeepAliveConnection(port)
+                if body is None:
+                    status, raw = connection.request(method, path, headers)
+                else:
+                    status, raw = connection.request(method, path, json_headers, json.dumps(body).encode())
+                data = json.loads(raw or b"{}")
+            except (OSError, ValueError, http.client.HTTPException) as error:
+                if connection is not None:
+                    connection.close()
+                connection = None
                 mine["errors"].append(f"{kind}: {error!r}")
                 return 0, {}
             if sent >= count_from:
@@ -165,7 +220,8 @@ def client_process(port: int, project_id: int, tokens: list[str], start_at: floa
                 mine["ranking_ids"].append(ranking["id"])
             elif status:
                 mine["errors"].append(f"submit answered {status}: {ranking}")
-        connection.close()
+        if connection is not None:
+            connection.close()
         with lock:
             for key in ("next", "submit", "ranking_ids", "errors"):
                 merged[key].extend(mine[key])
@@ -296,8 +352,10 @@ def load_test(args: argparse.Namespace, name: str, url: str) -> int:
         # does not depend on what else the machine is running.
         time.sleep(max(0.0, count_from - time.monotonic()))
         cpu_start = {pid: cpu_seconds(pid) for pid in server_pids(server.pid, name)}
+        client_cpu_start = sum(cpu_seconds(client.pid) for client in clients)
         time.sleep(max(0.0, stop_at - time.monotonic()))
         cpu_end = {pid: cpu_seconds(pid) for pid in server_pids(server.pid, name)}
+        client_cpu = sum(cpu_seconds(client.pid) for client in clients) - client_cpu_start
         web_pids = set(server_pids(server.pid, "\0no database\0"))
         web_cpu = sum(cpu_end[pid] - cpu_start.get(pid, 0.0) for pid in cpu_end if pid in web_pids)
         server_cpu = sum(cpu_end[pid] - cpu_start.get(pid, 0.0) for pid in cpu_end)
@@ -343,6 +401,10 @@ def load_test(args: argparse.Namespace, name: str, url: str) -> int:
             f"{os.cpu_count()} CPUs to itself; web {web_cpu / measured_rankings * 1000:.1f} ms, "
             f"database {(server_cpu - web_cpu) / measured_rankings * 1000:.1f} ms"
         )
+        print(
+            f"client CPU (the load generator's processes) {client_cpu:.1f} s = "
+            f"{client_cpu / measured_rankings * 1000:.1f} ms per ranking"
+        )
 
     problems = verify(project_id, args.wanted, ranking_ids)
     problems += [f"{len(errors)} failed requests, e.g. {errors[0]}"] if errors else []
@@ -353,7 +415,10 @@ def load_test(args: argparse.Namespace, name: str, url: str) -> int:
         import redis
 
         queue = redis.Redis.from_url(args.redis_url)
-        print(f"hook: {queue.llen('default')} comparison expansions queued on {args.redis_url} (deleted)")
+        print(
+            f"hook: {queue.llen('default')} comparison-expansion messages (batches of rankings) queued on "
+            f"{args.redis_url} (deleted)"
+        )
         queue.delete("default")
     else:
         print("hook: comparisons expanded inside each submit request (no broker)")
@@ -372,8 +437,8 @@ def main() -> int:
     parser.add_argument("--prompts", type=int, default=6000)
     parser.add_argument("--k", type=int, default=4, help="completions per prompt")
     parser.add_argument("--wanted", type=int, default=3, help="rankings wanted per prompt")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument(
         "--redis-url",

@@ -11,9 +11,10 @@ def _ensure_schedules(sender, **kwargs) -> None:
 
 def _expand_submitted_ranking(sender, ranking_id: int, **kwargs) -> None:
     # The signal is sent from transaction.on_commit: the ranking and its entries are visible to the task.
-    from rewardtrain.tasks import comparisons_expand_ranking
+    # Without a broker this expands at once; with one it enqueues, batched per process.
+    from rewardtrain.services.expansion_queue import ranking_expansion_request
 
-    comparisons_expand_ranking.delay(ranking_id)
+    ranking_expansion_request(ranking_id=ranking_id)
 
 
 class RewardtrainConfig(AppConfig):

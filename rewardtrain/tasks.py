@@ -17,6 +17,12 @@ def comparisons_expand_ranking(ranking_id: int) -> int:
 
 
 @shared_task(ignore_result=True)
+def comparisons_expand_rankings(ranking_ids: list[int]) -> int:
+    """Expand rankings just committed, sent in batches by the ``ranking_submitted`` hook."""
+    return comparisons_expand(ranking_ids=ranking_ids)
+
+
+@shared_task(ignore_result=True)
 def comparisons_expand_all(project_id: int | None = None) -> int:
     """Expand whatever is left (beat, every 2 minutes): imported rankings arrive without the hook."""
     return comparisons_expand(project_id=project_id)

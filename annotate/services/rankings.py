@@ -7,7 +7,9 @@ Both the annotator's submit and the importers go through them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -15,12 +17,11 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from annotate.db import fetch_one
 from annotate.models import FLAG_CHOICES, Assignment, Prompt, Ranking, RankingEntry
 
 
-def order_validate(
-    *, order: object, completion_ids: Sequence[int], allow_ties: bool
-) -> list[list[int]]:
+def order_validate(*, order: object, completion_ids: Sequence[int], allow_ties: bool) -> list[list[int]]:
     """Return ``order`` as groups of ints if it ranks exactly ``completion_ids``, each once.
 
     >>> order_validate(order=[[3], [1, 2]], completion_ids=[1, 2, 3], allow_ties=True)
@@ -43,9 +44,7 @@ def order_validate(
             if not isinstance(completion_id, int) or isinstance(completion_id, bool):
                 raise ValidationError({"order": f"{completion_id!r} in group {group_index} is not a completion id"})
             if completion_id not in expected:
-                raise ValidationError(
-                    {"order": f"completion {completion_id} is not one of this task's completions"}
-                )
+                raise ValidationError({"order": f"completion {completion_id} is not one of this task's completions"})
             if completion_id in seen:
                 raise ValidationError({"order": f"completion {completion_id} appears more than once"})
             seen.add(completion_id)
@@ -127,3 +126,79 @@ def ranking_record(
         counters["open_assignment_count"] = Greatest(F("open_assignment_count") - 1, Value(0))
     Prompt.objects.filter(pk=assignment.prompt_id).update(**counters)
     return ranking
+
+
+# ranking_record for an annotator's open task as one PostgreSQL statement (one round trip, and
+# in autocommit one transaction): close the assignment only if it is still the caller's, open
+# and unexpired; insert the ranking and its entries from the row it closed; move the prompt's
+# counters. When the assignment was not open nothing at all is written.
+RECORD_IF_OPEN_SQL = """
+    WITH closed AS (
+        UPDATE annotate_assignment SET state = 'submitted', finished_at = %(now)s::timestamptz
+        WHERE id = %(assignment)s::bigint AND annotator_id = %(annotator)s::int AND state = 'open'
+          AND expires_at > %(now)s::timestamptz
+        RETURNING id, annotator_id, prompt_id
+    ), ranking AS (
+        INSERT INTO annotate_ranking (assignment_id, annotator_id, prompt_id, "order", flags, comment, seconds, source,
+                                      submitted_at)
+        SELECT id, annotator_id, prompt_id, %(order)s::jsonb, %(flags)s::jsonb, %(comment)s::text,
+               %(seconds)s::float8, %(source)s::varchar, %(now)s::timestamptz
+        FROM closed
+        RETURNING id, prompt_id
+    ), entries AS (
+        INSERT INTO annotate_rankingentry (ranking_id, prompt_id, completion_id, rank, flags)
+        SELECT ranking.id, ranking.prompt_id, e.completion_id, e.rank, e.flags::jsonb
+        FROM ranking, unnest(%(completion_ids)s::bigint[], %(ranks)s::int[], %(entry_flags)s::text[])
+                      AS e(completion_id, rank, flags)
+    ), counted AS (
+        UPDATE annotate_prompt
+        SET ranking_count = ranking_count + 1, open_assignment_count = GREATEST(open_assignment_count - 1, 0)
+        FROM closed WHERE annotate_prompt.id = closed.prompt_id
+    )
+    SELECT id FROM ranking
+"""
+
+
+def ranking_record_if_open(
+    *,
+    assignment: Assignment,
+    order: list[list[int]],
+    flags: dict[str, list[str]],
+    comment: str,
+    seconds: float | None,
+    now: datetime,
+) -> Ranking | None:
+    """PostgreSQL: ``ranking_record`` in one statement, if ``assignment`` is still open and
+    unexpired at ``now``; None (and nothing written) if it is not any more, e.g. a concurrent
+    submit, skip or expiry sweep got to it first. No lock is needed beforehand: the statement's
+    conditional UPDATE is what decides, and only one transaction can close the row.
+    """
+    entries = [(completion_id, rank) for rank, group in enumerate(order) for completion_id in group]
+    params = {
+        "now": now,
+        "assignment": assignment.pk,
+        "annotator": assignment.annotator_id,
+        "order": json.dumps(order),
+        "flags": json.dumps(flags),
+        "comment": comment,
+        "seconds": seconds,
+        "source": Ranking.Source.ANNOTATOR.value,
+        "completion_ids": [completion_id for completion_id, _ in entries],
+        "ranks": [rank for _, rank in entries],
+        "entry_flags": [json.dumps(flags.get(str(completion_id), [])) for completion_id, _ in entries],
+    }
+    row = fetch_one(name="rankforge_ranking_record_if_open", sql=RECORD_IF_OPEN_SQL, params=params)
+    if row is None:
+        return None
+    return Ranking(
+        pk=row[0],
+        assignment_id=assignment.pk,
+        annotator_id=assignment.annotator_id,
+        prompt_id=assignment.prompt_id,
+        order=order,
+        flags=flags,
+        comment=comment,
+        seconds=seconds,
+        source=Ranking.Source.ANNOTATOR,
+        submitted_at=now,
+    )

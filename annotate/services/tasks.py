@@ -19,6 +19,9 @@ How a task is claimed, safely with many clients at once (assignment_claim):
    SQLite every write transaction starts with BEGIN IMMEDIATE, so claims run one at a time.
 3. Create (or reopen) the caller's assignment with the completions shuffled, and add one
    to the prompt's ``open_assignment_count`` while the row is still locked.
+   On PostgreSQL, 2 and 3 are one prepared statement (``CLAIM_POSTGRESQL_SQL``), and a submit
+   is two: a read of the caller's task, and ``ranking_record_if_open``, whose conditional
+   UPDATE only closes an assignment that is still open (no lock is held in between).
 
 Every state change of an assignment moves the prompt's counters in the same transaction:
 claim +1 open; submit -1 open +1 ranking (in ``ranking_record``); skip and expiry -1 open.
@@ -32,6 +35,7 @@ which errs on the side of never over-assigning a prompt.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections import Counter
@@ -47,9 +51,10 @@ from django.db.models.functions import Coalesce, Greatest
 from django.http import Http404
 from django.utils import timezone
 
+from annotate.db import fetch_one
 from annotate.models import Assignment, Completion, Project, Prompt, Ranking
 from annotate.selectors import project_rankings_left_forget_one
-from annotate.services.rankings import flags_validate, order_validate, ranking_record
+from annotate.services.rankings import flags_validate, order_validate, ranking_record, ranking_record_if_open
 from annotate.signals import ranking_submitted
 
 EXPIRY_SWEEP_SECONDS = 15.0
@@ -70,10 +75,7 @@ OWN_OPEN_SQL = """
 # The queue: fewest rankings, then fewest open assignments (index prompt_claim_order), among
 # prompts with room left that the caller has not held, ranked or skipped. own_expired_id is
 # the caller's expired assignment on the prompt, reopened rather than duplicated.
-CLAIM_SQL = """
-    SELECT p.id, p.project_id, p.text, p.context,
-           (SELECT e.id FROM annotate_assignment e
-             WHERE e.prompt_id = p.id AND e.annotator_id = %(annotator)s AND e.state = 'expired') AS own_expired_id
+QUEUE_HEAD_SQL = """
     FROM annotate_prompt p
     WHERE p.project_id = %(project)s
       AND p.ranking_count + p.open_assignment_count < %(wanted)s
@@ -82,7 +84,73 @@ CLAIM_SQL = """
     ORDER BY p.ranking_count, p.open_assignment_count, p.id
     LIMIT 1
 """
+CLAIM_SQL = (
+    """
+    SELECT p.id, p.project_id, p.text, p.context,
+           (SELECT e.id FROM annotate_assignment e
+             WHERE e.prompt_id = p.id AND e.annotator_id = %(annotator)s AND e.state = 'expired') AS own_expired_id
+"""
+    + QUEUE_HEAD_SQL
+)
 OPEN_COUNT_ADD_SQL = "UPDATE annotate_prompt SET open_assignment_count = open_assignment_count + 1 WHERE id = %s"
+# PostgreSQL: steps 2 and 3 of the claim as one statement (one round trip and, in autocommit, one
+# transaction): lock the first free prompt of the queue (SKIP LOCKED), shuffle its completions,
+# insert the caller's assignment (or reopen their expired one), count it on the prompt, and
+# answer the prompt with its completions in the shown order.
+CLAIM_POSTGRESQL_SQL = (
+    """
+    WITH claimed AS (
+        SELECT p.id, p.text, p.context
+"""
+    + QUEUE_HEAD_SQL
+    + """
+        FOR NO KEY UPDATE OF p SKIP LOCKED
+    ), shown AS (
+        SELECT c.id, c.text,
+               row_number() OVER (
+                   ORDER BY CASE WHEN %(shuffle)s::boolean THEN random() ELSE 0 END, c.position, c.id
+               ) AS n
+        FROM annotate_completion c JOIN claimed ON c.prompt_id = claimed.id
+    ), opened AS (
+        INSERT INTO annotate_assignment AS a
+               (prompt_id, annotator_id, state, started_at, expires_at, finished_at, shown_order, skip_reason)
+        SELECT claimed.id, %(annotator)s::int, 'open', %(now)s::timestamptz, %(expires)s::timestamptz, NULL,
+               COALESCE((SELECT jsonb_agg(shown.id ORDER BY shown.n) FROM shown), '[]'::jsonb), ''
+        FROM claimed
+        ON CONFLICT ON CONSTRAINT one_assignment_per_prompt_and_annotator DO UPDATE
+           SET state = 'open', started_at = EXCLUDED.started_at, expires_at = EXCLUDED.expires_at,
+               finished_at = NULL, shown_order = EXCLUDED.shown_order, skip_reason = ''
+           WHERE a.state = 'expired'
+        RETURNING a.id, a.prompt_id
+    ), counted AS (
+        UPDATE annotate_prompt SET open_assignment_count = open_assignment_count + 1
+        FROM opened WHERE annotate_prompt.id = opened.prompt_id
+    )
+    SELECT opened.id, claimed.id, claimed.text, claimed.context::text,
+           (SELECT json_agg(json_build_object('id', shown.id, 'text', shown.text) ORDER BY shown.n) FROM shown)::text
+    FROM opened JOIN claimed ON claimed.id = opened.prompt_id
+"""
+)
+# The Project fields the task loop reads, in the model's field order as Model.from_db wants
+# them; the other fields are left deferred.
+PROJECT_FIELDS = tuple(
+    field.attname
+    for field in Project._meta.concrete_fields
+    if field.attname
+    in {"id", "instructions", "allow_ties", "rankings_per_prompt", "shuffle_completions", "assignment_minutes"}
+)
+# The project if the caller may work on it (staff: any), with the caller's open assignment in
+# it if they have one: the permission check and step 1 of the claim in one statement.
+PROJECT_FOR_CALLER_SQL = f"""
+    SELECT {", ".join(f"project.{field}" for field in PROJECT_FIELDS)},
+           (SELECT a.id FROM annotate_assignment a JOIN annotate_prompt p ON p.id = a.prompt_id
+             WHERE a.annotator_id = %(user)s AND a.state = 'open' AND p.project_id = project.id
+             ORDER BY a.started_at LIMIT 1) AS own_open_id
+    FROM annotate_project project
+    WHERE project.id = %(project)s
+      AND (%(staff)s OR EXISTS (SELECT 1 FROM annotate_project_annotators m
+                                 WHERE m.project_id = project.id AND m.user_id = %(user)s))
+"""
 # The caller's assignment for submit and skip, locked (PostgreSQL) until the transaction ends.
 ASSIGNMENT_OF_CALLER_SQL = """
     SELECT a.*, project.allow_ties AS allow_ties, p.project_id AS project_id
@@ -90,6 +158,16 @@ ASSIGNMENT_OF_CALLER_SQL = """
     JOIN annotate_prompt p ON p.id = a.prompt_id
     JOIN annotate_project project ON project.id = p.project_id
     WHERE a.id = %s
+"""
+
+
+# The same for submit's first look (no lock: ranking_record_if_open decides), with named columns.
+ASSIGNMENT_TO_SUBMIT_SQL = """
+    SELECT a.annotator_id, a.prompt_id, a.state, a.expires_at, a.shown_order::text, project.allow_ties, p.project_id
+    FROM annotate_assignment a
+    JOIN annotate_prompt p ON p.id = a.prompt_id
+    JOIN annotate_project project ON project.id = p.project_id
+    WHERE a.id = %(assignment)s
 """
 
 
@@ -106,10 +184,31 @@ class Task:
     completions: list[Completion]  # in the assignment's shown order
 
 
+def task_next(*, project_id: int, annotator: AbstractBaseUser) -> tuple[Project, Task | None]:
+    """``assignment_claim`` for a project id: (the project, the caller's task or None).
+
+    Raises Http404 if the caller may not work on the project (staff may work on any), as
+    ``annotate.api.permissions.project_for_request`` does; the check and the look-up of the
+    caller's open task are one statement.
+    """
+    params = {"project": project_id, "user": annotator.pk, "staff": bool(annotator.is_staff)}
+    row = fetch_one(name="rankforge_project_for_caller", sql=PROJECT_FOR_CALLER_SQL, params=params)
+    if row is None:
+        raise Http404("No Project matches the given query.")
+    project = Project.from_db(connection.alias, PROJECT_FIELDS, row[: len(PROJECT_FIELDS)])
+    own_open_id = row[len(PROJECT_FIELDS)]
+    own = None if own_open_id is None else Assignment.objects.filter(pk=own_open_id).first()
+    return project, _claim(project=project, annotator=annotator, own=own)
+
+
 def assignment_claim(*, project: Project, annotator: AbstractBaseUser) -> Task | None:
     """The caller's open task in ``project``, or a newly claimed one; None when none is left."""
     own = next(iter(Assignment.objects.raw(OWN_OPEN_SQL, [annotator.pk, project.pk])), None)
-    if own is not None:
+    return _claim(project=project, annotator=annotator, own=own)
+
+
+def _claim(*, project: Project, annotator: AbstractBaseUser, own: Assignment | None) -> Task | None:
+    if own is not None and own.state == Assignment.State.OPEN:
         if own.expires_at > timezone.now():
             prompt = Prompt.objects.only("id", "project_id", "text", "context").get(pk=own.prompt_id)
             return Task(assignment=own, prompt=prompt, completions=completions_in_order(own))
@@ -126,6 +225,8 @@ def assignment_claim(*, project: Project, annotator: AbstractBaseUser) -> Task |
 
 
 def _claim_new(*, project: Project, annotator: AbstractBaseUser) -> Task | None:
+    if connection.vendor == "postgresql":
+        return _claim_new_postgresql(project=project, annotator=annotator)
     # NO KEY UPDATE: enough to change the counters, and it does not block the foreign-key
     # checks of rankings being submitted on the same prompt meanwhile.
     lock = " FOR NO KEY UPDATE OF p SKIP LOCKED" if connection.features.has_select_for_no_key_update else ""
@@ -156,6 +257,38 @@ def _claim_new(*, project: Project, annotator: AbstractBaseUser) -> Task | None:
             assignment = Assignment.objects.create(prompt=prompt, annotator=annotator, **fields)
         with connection.cursor() as cursor:
             cursor.execute(OPEN_COUNT_ADD_SQL, [prompt.pk])
+    return Task(assignment=assignment, prompt=prompt, completions=completions)
+
+
+def _claim_new_postgresql(*, project: Project, annotator: AbstractBaseUser) -> Task | None:
+    now = timezone.now()
+    expires_at = now + timedelta(minutes=project.assignment_minutes)
+    params = {
+        "annotator": annotator.pk,
+        "project": project.pk,
+        "wanted": project.rankings_per_prompt,
+        "shuffle": project.shuffle_completions,
+        "now": now,
+        "expires": expires_at,
+    }
+    row = fetch_one(name="rankforge_claim", sql=CLAIM_POSTGRESQL_SQL, params=params)
+    if row is None:
+        return None
+    assignment_id, prompt_id, text, context, completions_json = row
+    prompt = Prompt(pk=prompt_id, project_id=project.pk, text=text, context=json.loads(context))
+    shown = json.loads(completions_json or "[]")
+    completions = [Completion(pk=item["id"], prompt_id=prompt_id, text=item["text"]) for item in shown]
+    assignment = Assignment(
+        pk=assignment_id,
+        prompt=prompt,
+        annotator=annotator,
+        state=Assignment.State.OPEN,
+        started_at=now,
+        expires_at=expires_at,
+        finished_at=None,
+        shown_order=[completion.pk for completion in completions],
+        skip_reason="",
+    )
     return Task(assignment=assignment, prompt=prompt, completions=completions)
 
 
@@ -236,6 +369,12 @@ def ranking_submit(
     invalid raises ValidationError naming the problem, and nothing is written.
     On commit, ``annotate.signals.ranking_submitted`` is sent with ``ranking_id``.
     """
+    if connection.vendor == "postgresql":
+        submitted = _ranking_submit_open(
+            assignment_id=assignment_id, annotator=annotator, order=order, flags=flags, comment=comment, seconds=seconds
+        )
+        if submitted is not None:
+            return submitted, True
     with transaction.atomic():
         assignment = _assignment_of_caller(assignment_id=assignment_id, annotator=annotator)
         if assignment.state == Assignment.State.SUBMITTED:
@@ -249,20 +388,70 @@ def ranking_submit(
                 raise RankingConflict("This task already has a different ranking; a ranking cannot be changed.")
             return existing, False
         _refuse_if_closed(assignment)
-        clean_order = order_validate(
-            order=order, completion_ids=assignment.shown_order, allow_ties=assignment.allow_ties
+        clean_order, clean_flags, comment = _submission_clean(
+            assignment=assignment, order=order, flags=flags, comment=comment, seconds=seconds
         )
-        clean_flags = flags_validate(flags=flags, completion_ids=assignment.shown_order)
-        comment = (comment or "").strip()
-        if len(comment) > MAX_COMMENT_CHARS:
-            raise ValidationError({"comment": f"is longer than {MAX_COMMENT_CHARS} characters"})
-        if seconds is not None and not 0 <= seconds <= MAX_SECONDS:
-            raise ValidationError({"seconds": f"must be between 0 and {MAX_SECONDS:.0f}"})
         ranking = ranking_record(
             assignment=assignment, order=clean_order, flags=clean_flags, comment=comment, seconds=seconds
         )
         transaction.on_commit(lambda: _after_submit(ranking_id=ranking.pk, project_id=assignment.project_id))
     return ranking, True
+
+
+def _submission_clean(
+    *, assignment: Assignment, order: object, flags: object, comment: str | None, seconds: float | None
+) -> tuple[list[list[int]], dict[str, list[str]], str]:
+    """(order, flags, comment) checked against the assignment; ValidationError naming the problem."""
+    clean_order = order_validate(order=order, completion_ids=assignment.shown_order, allow_ties=assignment.allow_ties)
+    clean_flags = flags_validate(flags=flags, completion_ids=assignment.shown_order)
+    comment = (comment or "").strip()
+    if len(comment) > MAX_COMMENT_CHARS:
+        raise ValidationError({"comment": f"is longer than {MAX_COMMENT_CHARS} characters"})
+    if seconds is not None and not 0 <= seconds <= MAX_SECONDS:
+        raise ValidationError({"seconds": f"must be between 0 and {MAX_SECONDS:.0f}"})
+    return clean_order, clean_flags, comment
+
+
+def _ranking_submit_open(
+    *,
+    assignment_id: int,
+    annotator: AbstractBaseUser,
+    order: object,
+    flags: object,
+    comment: str | None,
+    seconds: float | None,
+) -> Ranking | None:
+    """PostgreSQL, the common case: the caller's open, unexpired task, recorded in one statement
+    without a lock beforehand (``ranking_record_if_open`` decides). None when the task is not
+    open, or stopped being so meanwhile: then ``ranking_submit``'s locked path answers (the
+    stored ranking again, 409, or 400), as it would have from the start.
+    """
+    params = {"assignment": assignment_id}
+    row = fetch_one(name="rankforge_assignment_to_submit", sql=ASSIGNMENT_TO_SUBMIT_SQL, params=params)
+    if row is None or row[0] != annotator.pk:
+        raise Http404("No such task of yours.")
+    annotator_id, prompt_id, state, expires_at, shown_order, allow_ties, project_id = row
+    assignment = Assignment(
+        pk=assignment_id,
+        annotator_id=annotator_id,
+        prompt_id=prompt_id,
+        state=state,
+        expires_at=expires_at,
+        shown_order=json.loads(shown_order),
+    )
+    assignment.allow_ties, assignment.project_id = allow_ties, project_id
+    now = timezone.now()
+    if assignment.state != Assignment.State.OPEN or assignment.expires_at <= now:
+        return None
+    clean_order, clean_flags, comment = _submission_clean(
+        assignment=assignment, order=order, flags=flags, comment=comment, seconds=seconds
+    )
+    ranking = ranking_record_if_open(
+        assignment=assignment, order=clean_order, flags=clean_flags, comment=comment, seconds=seconds, now=now
+    )
+    if ranking is not None:
+        transaction.on_commit(lambda: _after_submit(ranking_id=ranking.pk, project_id=assignment.project_id))
+    return ranking
 
 
 def _after_submit(*, ranking_id: int, project_id: int) -> None:
