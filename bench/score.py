@@ -2,12 +2,15 @@
 
     .venv/bin/python bench/score.py                    # batch sizes 1, 8, 64 at 256 tokens
     .venv/bin/python bench/score.py --requests 20 --server web
+    .venv/bin/python bench/score.py --batch-sizes 1 --concurrency 8   # 8 callers at once, each sequential
+    .venv/bin/python bench/score.py --precision fp32-autocast         # the serving numerics before bf16 weights
 
 Builds a throwaway SQLite database under a temp dir, trains a MiniLM reward model for a few steps
 (the weights' quality does not matter for speed), makes it the active version, starts
 ``manage.py serve_rewards`` (or gunicorn with the whole web app: ``--server web``) and sends
-``--requests`` sequential requests per batch size, each completion about 256 tokens.
-Prints one JSON line per batch size: completions/s, p50 and p99 latency in ms.
+``--requests`` sequential requests per batch size from each of ``--concurrency`` callers (threads, each
+with its own item), each completion about 256 tokens. Prints one JSON line per batch size:
+completions/s over all callers, p50 and p99 latency in ms, the load average before and after.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -82,11 +86,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=30, help="timed requests per batch size (after 3 warm-ups)")
     parser.add_argument("--server", choices=["serve_rewards", "web"], default="serve_rewards")
     parser.add_argument("--port", type=int, default=8799)
+    parser.add_argument("--concurrency", type=int, default=1, help="callers sending requests at the same time")
+    parser.add_argument("--precision", default="auto", help="SCORING_PRECISION: auto, bf16, fp32, fp32-autocast")
+    parser.add_argument("--gather-ms", type=float, default=0.0, help="SCORING_GATHER_MS of the server")
     args = parser.parse_args()
 
     var_dir = Path(tempfile.mkdtemp(prefix="rankforge-bench-"))
     project_id, token = setup(var_dir)
-    env = {**os.environ}
+    env = {**os.environ, "SCORING_PRECISION": args.precision, "SCORING_GATHER_MS": str(args.gather_ms)}
     if args.server == "serve_rewards":
         command = [sys.executable, "manage.py", "serve_rewards", "--port", str(args.port), "--project", str(project_id)]
         command.append("--quiet")
@@ -105,22 +112,36 @@ def main() -> None:
                 time.sleep(0.2)
         for batch in (int(size) for size in args.batch_sizes.split(",")):
             # ~20 prompt tokens + completion tokens ≈ --tokens per sequence (one word ≈ one token here).
-            item = {"prompt": text_of(20, rng), "completions": [text_of(args.tokens - 24, rng) for _ in range(batch)]}
+            items = [
+                {"prompt": text_of(20, rng), "completions": [text_of(args.tokens - 24, rng) for _ in range(batch)]}
+                for _ in range(args.concurrency)
+            ]
             for _ in range(3):
-                post(url, token, {"items": [item]})
-            latencies = []
+                post(url, token, {"items": [items[0]]})
+            latencies: list[float] = []
+            load_before = os.getloadavg()[0]
+
+            def caller(item: dict, latencies: list[float] = latencies) -> None:
+                for _ in range(args.requests):
+                    begin = time.perf_counter()
+                    post(url, token, {"items": [item]})
+                    latencies.append((time.perf_counter() - begin) * 1000)
+
+            threads = [threading.Thread(target=caller, args=(item,)) for item in items]
             started = time.perf_counter()
-            for _ in range(args.requests):
-                begin = time.perf_counter()
-                post(url, token, {"items": [item]})
-                latencies.append((time.perf_counter() - begin) * 1000)
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
             elapsed = time.perf_counter() - started
             latencies.sort()
             print(json.dumps({
                 "server": args.server, "batch": batch, "tokens": args.tokens, "requests": args.requests,
-                "completions_per_second": round(batch * args.requests / elapsed, 1),
+                "concurrency": args.concurrency, "precision": args.precision,
+                "completions_per_second": round(batch * len(latencies) / elapsed, 1),
                 "p50_ms": round(statistics.median(latencies), 1),
                 "p99_ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 1),
+                "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
             }), flush=True)  # fmt: skip
     finally:
         server.terminate()

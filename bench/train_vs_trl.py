@@ -16,6 +16,9 @@ Runs, in one process, one after the other (a shared machine: the load is printed
   2. TRL RewardTrainer with its defaults (bf16, dropout off, gradient checkpointing, 8 pairs a batch,
      lr 1e-4) -- only epochs and max_length are set to match;
   3. RankForge grouped with length-grouped batches (its default).
+Each side runs its own default attention kernel: TRL transformers' SDPA, RankForge eager attention on the
+CPU (SDPA's CPU backward is slow; ``TrainConfig.attention``). ``--trl-attention eager`` gives TRL the same
+kernel, to separate what fewer forwards save from what the kernel saves.
 Each is timed end to end (model load, tokenization, training, saving), in wall-clock seconds and in
 CPU seconds of this process (less sensitive to other work on the machine). Held-out accuracy is
 measured the same way for all three, on the same held-out groups (split by prompt).
@@ -143,6 +146,7 @@ def run_rankforge(
         min_lr_ratio=args.min_lr_ratio,
         prompts_per_batch=args.prompts_per_batch,
         group_by_length=group_by_length,
+        pair_weighting=args.pair_weighting,
         seed=args.seed,
         device=args.device,
     )
@@ -201,6 +205,8 @@ def run_trl(records: list[RankedRecord], held_out: list[RankedRecord], args: arg
             logging_steps=50,
             disable_tqdm=True,
             use_cpu=args.device == "cpu",
+            # TRL loads the model with transformers' default attention (SDPA) unless told otherwise.
+            **({"model_init_kwargs": {"attn_implementation": args.trl_attention}} if args.trl_attention else {}),
             **({"learning_rate": args.trl_lr} if args.trl_lr else {}),
         )
         trainer = RewardTrainer(
@@ -246,6 +252,7 @@ def run_trl(records: list[RankedRecord], held_out: list[RankedRecord], args: arg
             "disable_dropout": config.disable_dropout,
             "per_device_train_batch_size": config.per_device_train_batch_size,
             "learning_rate": config.learning_rate,
+            "attention": trainer.model.config._attn_implementation,
         },
     }
 
@@ -254,14 +261,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=default_model_path())
     parser.add_argument("--train-groups", type=int, default=60)
-    parser.add_argument("--eval-groups", type=int, default=30)
+    parser.add_argument("--eval-groups", type=int, default=100, help="held-out groups (~19 pairs each)")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--max-length", type=int, default=128)
     # Few groups make few grouped steps (2 prompts, ~39 pairs a step: 30 steps to TRL's 145), so RankForge's
     # step size is raised to match: lr 1.5e-4 and a cosine floor of 50% (swept in docs/BENCHMARKS.md).
     parser.add_argument("--lr", type=float, default=1.5e-4, help="RankForge peak learning rate")
     parser.add_argument("--trl-lr", type=float, default=None, help="TRL learning rate (default: TRL's own, 1e-4)")
+    parser.add_argument(
+        "--trl-attention", default=None, help="attention kernel for TRL's model (default: transformers' own, SDPA)"
+    )
     parser.add_argument("--prompts-per-batch", type=int, default=2, help="RankForge prompts per step")
+    parser.add_argument("--pair-weighting", choices=["prompt", "pair"], default=TrainConfig.pair_weighting)
     parser.add_argument("--warmup-ratio", type=float, default=TrainConfig.warmup_ratio, help="RankForge warmup share")
     parser.add_argument("--min-lr-ratio", type=float, default=0.5, help="RankForge cosine floor (share of --lr)")
     parser.add_argument("--seed", type=int, default=0)
@@ -328,6 +339,8 @@ def main() -> None:
             "warmup_ratio": args.warmup_ratio,
             "min_lr_ratio": args.min_lr_ratio,
             "prompts_per_batch": args.prompts_per_batch,
+            "attention": TrainConfig.attention,
+            "pair_weighting": args.pair_weighting,
         },
         "seed": args.seed,
         "device": args.device,

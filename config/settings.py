@@ -152,7 +152,7 @@ if not DEBUG and not TESTING:
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "annotate.api.authentication.CachedTokenAuthentication",  # DRF's, with a few seconds' cache per process
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -227,6 +227,16 @@ TRAINING_FAILED_BACKOFF_SECONDS = float(os.environ.get("TRAINING_FAILED_BACKOFF_
 SCORING_MAX_COMPLETIONS = int(os.environ.get("SCORING_MAX_COMPLETIONS", 4096))
 # Where serving processes run the model: "auto" (a GPU if present), "cpu", "cuda:0", ...
 SCORING_DEVICE = os.environ.get("SCORING_DEVICE", "auto")
+# How serving runs the model: "auto" (the artifact's recorded inference precision: bf16 weights where the
+# device supports bf16, else fp32), or force "fp32", "bf16" or "fp32-autocast".
+SCORING_PRECISION = os.environ.get("SCORING_PRECISION", "auto")
+# Concurrent scoring requests are gathered into one forward of at most this many completions ...
+SCORING_BATCH_SEQUENCES = int(os.environ.get("SCORING_BATCH_SEQUENCES", 256))
+# ... and a request that finds the model idle waits this long (ms) for others to join it (0 = no wait).
+SCORING_GATHER_MS = float(os.environ.get("SCORING_GATHER_MS", 0))
+# How long each process may answer an API token from memory instead of the database: a deleted
+# token or a deactivated user stops working in other processes after at most this (0 = no cache).
+API_TOKEN_CACHE_SECONDS = float(os.environ.get("API_TOKEN_CACHE_SECONDS", 5))
 # Largest prompt or completion accepted by import and annotation, in characters.
 MAX_TEXT_CHARS = int(os.environ.get("MAX_TEXT_CHARS", 100_000))
 # Largest number of completions a project may ask for per prompt.

@@ -129,6 +129,7 @@ class Collator:
     mode: Literal["grouped", "pairwise"] = "grouped"
     margin_by_rank_gap: bool = False
     rank_margin: float = 0.5
+    pair_weighting: Literal["prompt", "pair"] = "prompt"  # prompt: 1/C(K,2) each (InstructGPT); pair: all alike
 
     def collate(self, records: list[EncodedRecord]) -> Batch:
         rows: list[EncodedSequence] = []
@@ -156,6 +157,8 @@ class Collator:
                 pair.margin + (self.rank_margin * (pair.rank_gap - 1) if self.margin_by_rank_gap else 0.0)
                 for pair in pairs
             )
+        if self.pair_weighting == "pair":  # every pair alike, as a pairwise trainer weighs them
+            pair_weight = [1.0 / len(pair_weight)] * len(pair_weight)
         return Batch(
             rows=rows,
             winner=torch.tensor(winner, dtype=torch.long),

@@ -57,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="artifact directory (replaced atomically if it exists)")
     train.add_argument("--model", default=defaults.model, help="HF directory or hub id (default: shipped MiniLM)")
     train.add_argument("--mode", choices=["grouped", "pairwise"], default=defaults.mode)
+    train.add_argument(
+        "--pair-weighting", choices=["prompt", "pair"], default=defaults.pair_weighting,
+        help="prompt: every prompt counts alike (1/C(K,2) per pair); pair: every pair alike",
+    )  # fmt: skip
     train.add_argument("--epochs", type=int, default=defaults.epochs)
     train.add_argument("--lr", type=float, default=defaults.lr)
     train.add_argument("--prompts-per-batch", type=int, default=defaults.prompts_per_batch)
@@ -73,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--lora", action=argparse.BooleanOptionalAction, default=False)
     train.add_argument("--lora-r", type=int, default=defaults.lora_r)
     train.add_argument("--bf16", choices=["auto", "on", "off"], default="auto")
+    train.add_argument(
+        "--attention", choices=["auto", "eager", "sdpa"], default=defaults.attention, help="kernel while training"
+    )
     train.add_argument("--device", default="auto")
     train.add_argument("--eval-every-steps", type=int, default=0)
     train.add_argument("--max-train-records", type=int, default=None, help="use only the first N training records")
@@ -100,6 +107,7 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     config = TrainConfig(
         model=args.model,
         mode=args.mode,
+        pair_weighting=args.pair_weighting,
         epochs=args.epochs,
         lr=args.lr,
         prompts_per_batch=args.prompts_per_batch,
@@ -115,6 +123,7 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         lora_r=args.lora_r,
         lora_alpha=2 * args.lora_r,
         bf16=args.bf16,
+        attention=args.attention,
         device=args.device,
         eval_fraction=0.0 if args.eval else args.eval_fraction,
         eval_every_steps=args.eval_every_steps,

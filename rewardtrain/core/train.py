@@ -50,7 +50,18 @@ from rewardtrain.core.data import DataError, RankedRecord, records_summary, spli
 from rewardtrain.core.encoding import SequenceEncoder
 from rewardtrain.core.evaluate import metrics_from_scores
 from rewardtrain.core.loss import bradley_terry_loss
-from rewardtrain.core.model import autocast, load_backbone, max_positions, resolve_bf16, resolve_device
+from rewardtrain.core.model import (
+    Precision,
+    attention_implementation,
+    autocast,
+    load_backbone,
+    max_positions,
+    resolve_bf16,
+    resolve_device,
+    resolve_precision,
+    set_attention_implementation,
+    training_attention,
+)
 from rewardtrain.core.scoring import ARTIFACT_INFO, RewardScorer
 
 ARTIFACT_FORMAT = "rankforge-reward-model"
@@ -178,6 +189,9 @@ def train(
     torch.manual_seed(config.seed)
 
     model, tokenizer, architecture = load_backbone(config)
+    inference_attention = attention_implementation(model)  # what RewardScorer.load will run the artifact with
+    train_attention = training_attention(config.attention, device)
+    set_attention_implementation(model, train_attention)
     max_length = min(config.max_length, max_positions(model) or config.max_length)
     encoder = SequenceEncoder(tokenizer, architecture=architecture, max_length=max_length)
     encoded = encode_records(encoder, train_records)
@@ -208,7 +222,7 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: cosine_schedule(step, total_steps, warmup_steps, config.min_lr_ratio)
     )
-    collator = Collator(config.mode, config.margin_by_rank_gap, config.rank_margin)
+    collator = Collator(config.mode, config.margin_by_rank_gap, config.rank_margin, config.pair_weighting)
     scorer = RewardScorer(
         model, encoder, device=device, bf16=bf16, max_tokens_per_forward=config.max_tokens_per_forward
     )
@@ -217,7 +231,9 @@ def train(
         if not eval_records or not distributed.is_main:
             return None
         model.eval()
+        set_attention_implementation(model, inference_attention)
         metrics = metrics_from_scores(eval_records, scorer.score(eval_records))
+        set_attention_implementation(model, train_attention)
         model.train()
         return metrics
 
@@ -277,15 +293,28 @@ def train(
                     }
                 )
     training_seconds = time.perf_counter() - training_started
+    set_attention_implementation(model, inference_attention)
     training_cpu_seconds = time.process_time() - training_cpu_started  # all threads; robust to a busy machine
 
     result = TrainResult(out_dir=None, metrics=None, train_stats={}, normalization_bias=0.0)
     if distributed.is_main:
-        model.eval()
-        train_rewards = torch.tensor(scorer.score_sequences([row for record in encoded for row in record.sequences]))
+        # The bias and the final metrics come from the served path: the weights the artifact holds (LoRA
+        # merged) at the precision RewardScorer.load picks for them on this device (bf16 weights where
+        # training ran bf16 natively), so the registry promotes on the rewards the artifact will serve.
+        final_model = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+        precision: Precision = resolve_precision("auto", device, recorded="bf16" if bf16 else "fp32")
+        served = RewardScorer.for_inference(
+            final_model,
+            encoder,
+            precision=precision,
+            device=device,
+            max_tokens_per_forward=config.max_tokens_per_forward,
+        )
+        train_rewards = torch.tensor(served.score_sequences([row for record in encoded for row in record.sequences]))
         bias = -float(train_rewards.mean())
-        scorer.bias = bias  # final metrics see the rewards the artifact will give
-        metrics = held_out_metrics()
+        served.bias = bias
+        metrics = metrics_from_scores(eval_records, served.score(eval_records)) if eval_records else None
+        del served  # its bf16 copy of the weights
         train_stats = {
             **stats,
             "steps": step,
@@ -312,8 +341,9 @@ def train(
             device=device,
             bf16=bf16,
             world_size=distributed.world_size,
+            inference_precision=precision,
         )
-        final_dir = _write_artifact(model, tokenizer, info, Path(out_dir))
+        final_dir = _write_artifact(final_model, tokenizer, info, Path(out_dir))
         train_stats["wall_seconds"] = round(time.perf_counter() - started, 3)
         result = TrainResult(final_dir, metrics, train_stats, bias, info)
         if on_progress is not None:
@@ -399,6 +429,7 @@ def _artifact_info(
     device: torch.device,
     bf16: bool,
     world_size: int,
+    inference_precision: Precision,
 ) -> dict[str, Any]:
     return {
         "format": ARTIFACT_FORMAT,
@@ -422,6 +453,8 @@ def _artifact_info(
         "metrics": {"eval": metrics, "train": train_stats},
         "versions": library_versions(),
         "device": {"type": device.type, "name": _device_name(device), "bf16": bf16, "world_size": world_size},
+        # how the bias and eval metrics were computed; RewardScorer.load runs the same where it can
+        "inference": {"precision": inference_precision, "device": device.type},
     }
 
 

@@ -1,10 +1,13 @@
 """Scoring with a project's active reward model, for the web process and ``serve_rewards`` alike.
 
 Each process keeps the scorers it loaded, keyed by model version id. Every request makes one cheap
-query for the project's active version id; when it differs from the cached one (a promotion, a
-rollback), the new artifact is loaded once and the old scorer dropped. Model calls are serialised
-per scorer: on a CPU, concurrent forwards only fight over the same cores, and the core already
-batches each request's completions by length (dynamic padding, bf16 autocast where supported).
+query for the project's active version id; when it differs from the one this process served last (a
+promotion, a rollback), the new artifact is loaded once and the project's other scorers dropped.
+Requests are tokenized in their own threads, then go through the scorer's
+:class:`~rewardtrain.core.scoring.MicroBatcher`: one forward at a time (on a CPU, concurrent forwards
+only fight over the same cores), and the completions of requests that arrive while one runs are scored
+together in the next (up to ``SCORING_BATCH_SEQUENCES``). The model runs at the artifact's inference
+precision (``SCORING_PRECISION``, default auto: bf16 weights where the device supports it).
 
 Example::
 
@@ -35,18 +38,27 @@ class NoActiveModel(Exception):
 
 class _ScorerCache:
     def __init__(self) -> None:
-        self.scorers: OrderedDict[int, tuple[Any, threading.Lock]] = OrderedDict()
+        self.scorers: OrderedDict[int, Any] = OrderedDict()  # version id -> MicroBatcher
+        self.served: dict[int, int] = {}  # project id -> the version id its last request used
         self.loading = threading.Lock()
 
-    def get(self, version_id: int, artifact_path: str) -> tuple[Any, threading.Lock]:
+    def get(self, version_id: int, artifact_path: str) -> Any:
+        """The version's MicroBatcher (loaded on first use)."""
         entry = self.scorers.get(version_id)
         if entry is None:
             with self.loading:  # load each artifact once, even when requests arrive together
                 entry = self.scorers.get(version_id)
                 if entry is None:
-                    from rewardtrain.core.scoring import RewardScorer
+                    from rewardtrain.core.scoring import MicroBatcher, RewardScorer
 
-                    entry = (RewardScorer.load(artifact_path, device=settings.SCORING_DEVICE), threading.Lock())
+                    scorer = RewardScorer.load(
+                        artifact_path, device=settings.SCORING_DEVICE, precision=settings.SCORING_PRECISION
+                    )
+                    entry = MicroBatcher(
+                        scorer,
+                        max_sequences=settings.SCORING_BATCH_SEQUENCES,
+                        gather_seconds=settings.SCORING_GATHER_MS / 1000,
+                    )
                     self.scorers[version_id] = entry
                     while len(self.scorers) > MAX_CACHED_SCORERS:
                         self.scorers.popitem(last=False)
@@ -60,6 +72,7 @@ class _ScorerCache:
 
     def clear(self) -> None:
         self.scorers.clear()
+        self.served.clear()
 
 
 scorer_cache = _ScorerCache()
@@ -83,11 +96,12 @@ def active_version(*, project: Project | int) -> ModelVersion:
 
 def _score(project: Project | int, call) -> tuple[Any, ModelVersion]:
     version = active_version(project=project)
-    scorer, lock = scorer_cache.get(version.pk, version.artifact_path)
-    stale = set(ModelVersion.objects.filter(project_id=version.project_id).values_list("id", flat=True))
-    scorer_cache.drop_others(stale, keep=version.pk)
-    with lock:
-        return call(scorer), version
+    batcher = scorer_cache.get(version.pk, version.artifact_path)
+    if scorer_cache.served.get(version.project_id) != version.pk:  # first request, or the active one changed
+        stale = set(ModelVersion.objects.filter(project_id=version.project_id).values_list("id", flat=True))
+        scorer_cache.drop_others(stale, keep=version.pk)
+        scorer_cache.served[version.project_id] = version.pk
+    return call(batcher), version
 
 
 def _check_size(count: int) -> None:
@@ -102,12 +116,12 @@ def _check_size(count: int) -> None:
 def rewards_score(*, project: Project | int, items: list[dict[str, Any]]) -> dict[str, Any]:
     """Rewards for ``[{"prompt", "context"?, "completions": [...]}]`` from the active model."""
     _check_size(sum(len(item["completions"]) for item in items))
-    rewards, version = _score(project, lambda scorer: scorer.score(items))
+    rewards, version = _score(project, lambda batcher: batcher.score(items))
     return {"rewards": rewards, "model_version": version.version, "model_version_id": version.pk}
 
 
 def rewards_for_texts(*, project: Project | int, texts: list[str]) -> dict[str, Any]:
     """OpenRLHF ``/get_reward``: one reward per full (prompt + response) text."""
     _check_size(len(texts))
-    rewards, version = _score(project, lambda scorer: scorer.score_texts(texts))
+    rewards, version = _score(project, lambda batcher: batcher.score_texts(texts))
     return {"rewards": rewards, "model_version": version.version, "model_version_id": version.pk}

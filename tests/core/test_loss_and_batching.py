@@ -42,6 +42,14 @@ def test_the_pairwise_collator_forwards_two_rows_per_pair():
     assert batch.pair_weight.tolist() == pytest.approx([1 / 6, 1 / 6, 1 / 6, 1 / 2])
 
 
+def test_pair_weighting_weighs_every_pair_alike_across_prompts():
+    batch = Collator("grouped", pair_weighting="pair").collate(docstring_example())
+    assert batch.pair_weight.tolist() == pytest.approx([1 / 4] * 4)  # the K=3 prompt now counts 3x the K=2 one
+    assert batch.row_weight.tolist() == pytest.approx([1 / 6] * 3 + [1 / 4] * 2)  # centering stays per prompt
+    with pytest.raises(ValueError, match="pair_weighting"):
+        TrainConfig(pair_weighting="row")
+
+
 def test_chunks_are_length_sorted_and_within_the_token_budget():
     batch = Collator().collate(docstring_example())
     chunks = list(batch.chunks(max_tokens=12, pad_token_id=0))

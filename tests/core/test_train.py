@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from rewardtrain.core.config import TrainConfig
 from rewardtrain.core.data import split_by_prompt
 from rewardtrain.core.evaluate import evaluate
+from rewardtrain.core.model import resolve_device, resolve_precision, training_attention
 from rewardtrain.core.scoring import RewardScorer
 from rewardtrain.core.train import TrainingCancelled, train
 from tests.core.conftest import TEST_DEVICE, make_records
@@ -66,14 +68,29 @@ def test_the_artifact_round_trips_to_the_same_scores(tiny_decoder, tmp_path):
     assert isinstance(text_score, float)
 
 
-def test_the_encoder_artifact_scores_like_the_trained_model(tiny_encoder, tmp_path):
+@pytest.mark.parametrize("bf16", ["on", "off"])
+def test_the_encoder_artifact_scores_like_the_trained_model(bf16, tiny_encoder, tmp_path):
+    """Serving reproduces, bit for bit, the rewards training evaluated and normalized with (same device)."""
     records = make_records(count=6)
-    result = train(quick_config(tiny_encoder, epochs=1, eval_fraction=0.34), records, out_dir=tmp_path / "rm")
+    config = quick_config(tiny_encoder, epochs=1, eval_fraction=0.34, bf16=bf16)
+    result = train(config, records, out_dir=tmp_path / "rm")
+    device = resolve_device(TEST_DEVICE)
+    expected = resolve_precision("auto", device, recorded="bf16" if bf16 == "on" else "fp32")
+    assert result.info["inference"]["precision"] == expected
     scorer = RewardScorer.load(tmp_path / "rm", device=TEST_DEVICE)
+    assert scorer.precision == expected
+    assert (next(scorer.model.parameters()).dtype == torch.bfloat16) == (expected == "bf16")
     held_out = split_by_prompt(records, 0.34, 0)[1]
-    evaluated = evaluate(scorer, held_out)
-    assert evaluated["pairwise_accuracy"] == result.metrics["pairwise_accuracy"]
-    assert evaluated["reward_mean"] == pytest.approx(result.metrics["reward_mean"], abs=1e-4)
+    assert evaluate(scorer, held_out) == result.metrics  # every reward equal, so every metric
+    if expected == "bf16":  # the check has teeth: the old serving numerics (fp32 weights, autocast) differ
+        other = RewardScorer.load(tmp_path / "rm", device=TEST_DEVICE, precision="fp32-autocast")
+        assert other.score(held_out) != scorer.score(held_out)
+
+
+def test_forcing_fp32_scores_in_fp32(tiny_encoder, tmp_path):
+    train(quick_config(tiny_encoder, epochs=1, bf16="on"), make_records(count=4), out_dir=tmp_path / "rm")
+    scorer = RewardScorer.load(tmp_path / "rm", device=TEST_DEVICE, precision="fp32")
+    assert scorer.precision == "fp32" and next(scorer.model.parameters()).dtype == torch.float32
 
 
 def test_cancelling_writes_nothing(tiny_encoder, tmp_path):
@@ -109,3 +126,19 @@ def test_gradient_accumulation_gives_the_same_step_count_per_effective_batch(tin
     config = quick_config(tiny_encoder, epochs=1, prompts_per_batch=2, gradient_accumulation_steps=2)
     losses, result = losses_of(config, make_records(count=8), tmp_path / "rm")
     assert result.train_stats["steps"] == 2 and result.train_stats["prompts"] == 8
+
+
+def test_eager_and_sdpa_attention_train_alike(tiny_encoder, tmp_path):
+    """Eager attention (the CPU default for training, much faster there) is SDPA's math: same losses."""
+    records = make_records(count=8)
+    eager, _ = losses_of(quick_config(tiny_encoder, epochs=2, bf16="off", attention="eager"), records, tmp_path / "a")
+    sdpa, _ = losses_of(quick_config(tiny_encoder, epochs=2, bf16="off", attention="sdpa"), records, tmp_path / "b")
+    assert eager == pytest.approx(sdpa, rel=1e-4)
+
+
+def test_training_attention_is_eager_on_the_cpu_only():
+    assert training_attention("auto", torch.device("cpu")) == "eager"
+    assert training_attention("auto", torch.device("cuda", 0)) is None  # the model's default (SDPA)
+    assert training_attention("sdpa", torch.device("cpu")) == "sdpa"
+    with pytest.raises(ValueError, match="attention must be"):
+        TrainConfig(attention="flash")

@@ -127,3 +127,20 @@ def test_a_service_account_with_the_score_permission_may_score(url_of, project, 
     outsider.user_permissions.add(Permission.objects.get(codename="score_rewards"))
     payload = ITEMS if url_of is score_url else {"query": ["x"]}
     assert client_for(outsider).post(url_of(project), payload, format="json").status_code == 200
+
+
+def test_a_request_to_an_unchanged_model_reads_only_the_active_version_id(admin_client_api, project, served):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    admin_client_api.post(score_url(project), ITEMS, format="json")  # loads the model, drops stale scorers
+    with CaptureQueriesContext(connection) as queries:
+        assert admin_client_api.post(score_url(project), ITEMS, format="json").status_code == 200
+    version_queries = [q["sql"] for q in queries.captured_queries if "rewardtrain_modelversion" in q["sql"]]
+    assert len(version_queries) == 1, version_queries
+
+
+def test_the_served_model_runs_at_the_configured_precision(admin_client_api, project, served, settings):
+    settings.SCORING_PRECISION = "fp32"
+    admin_client_api.post(score_url(project), ITEMS, format="json")
+    assert scorer_cache.scorers[served.pk].scorer.precision == "fp32"
