@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import os
 import sys
@@ -32,8 +31,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from scratch import shared_data_file  # noqa: E402
+
 from rewardtrain.core.config import TrainConfig  # noqa: E402
-from rewardtrain.core.data import RankedRecord, load_oasst_trees  # noqa: E402
+from rewardtrain.core.data import RankedRecord, load_oasst_trees, prompt_keys_in_hash_order  # noqa: E402
 
 DATA_FILE = "oasst_en100/en_100_tree.jsonl"
 
@@ -79,21 +80,9 @@ SWEEP2: list[dict[str, Any]] = [
 ]
 
 
-def find_data() -> Path:
-    roots = [os.environ.get("RANKFORGE_DATA_DIR") or "", "/work/shared/data", str(ROOT / "shared" / "data")]
-    for candidate in (Path(root) / DATA_FILE for root in roots if root):
-        if candidate.exists():
-            return candidate
-    raise SystemExit(f"{DATA_FILE} not found (set RANKFORGE_DATA_DIR)")
-
-
 def folds_by_prompt(records: list[RankedRecord], folds: int, seed: int) -> list[list[RankedRecord]]:
     """Deal the distinct prompts round-robin in hash order: fold sizes differ by at most one prompt."""
-    keys = sorted(
-        {record.prompt_key() for record in records},
-        key=lambda key: hashlib.sha256(f"{seed}\0{key}".encode()).hexdigest(),
-    )
-    fold_of = {key: n % folds for n, key in enumerate(keys)}
+    fold_of = {key: n % folds for n, key in enumerate(prompt_keys_in_hash_order(records, seed))}
     out: list[list[RankedRecord]] = [[] for _ in range(folds)]
     for record in records:
         out[fold_of[record.prompt_key()]].append(record)
@@ -167,7 +156,7 @@ def main() -> None:
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    records = load_oasst_trees(args.data or find_data())
+    records = load_oasst_trees(args.data or shared_data_file(DATA_FILE))
     given = {name: getattr(args, name) for name in RECIPE_FLAGS if getattr(args, name) is not None}
     grid = {"sweep": SWEEP, "sweep2": SWEEP2}.get(args.grid or "", [{}])
     recipes = [{**recipe, **given} for recipe in grid]

@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: a scratch PostgreSQL database, Django set up on it, a free port.
+"""What the benchmark scripts share: a scratch PostgreSQL database, Django set up on it, a free port,
+the shared data files.
 
     from scratch import django_setup, scratch_database
 
@@ -16,7 +17,10 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _execute(admin_url: str, statement: str) -> None:
@@ -65,3 +69,13 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def shared_data_file(relative: str) -> Path:
+    """``relative`` (e.g. "oasst_en100/en_100_tree.jsonl") under the shared data folder: ``RANKFORGE_DATA_DIR``,
+    else ``/work/shared/data``, else ``shared/data`` in the repository."""
+    roots = [os.environ.get("RANKFORGE_DATA_DIR") or "", "/work/shared/data", str(ROOT / "shared" / "data")]
+    for candidate in (Path(root) / relative for root in roots if root):
+        if candidate.exists():
+            return candidate
+    raise SystemExit(f"{relative} not found in the shared data folder (set RANKFORGE_DATA_DIR)")

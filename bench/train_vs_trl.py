@@ -50,19 +50,13 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from scratch import shared_data_file  # noqa: E402
+
 from rewardtrain.core.config import TrainConfig, default_model_path  # noqa: E402
 from rewardtrain.core.data import RankedRecord, split_hh_conversation  # noqa: E402
 from rewardtrain.core.evaluate import metrics_from_scores  # noqa: E402
 
-HH_FILE = "helpful-base-test.jsonl.gz"
-
-
-def find_data_dir() -> Path:
-    roots = [os.environ.get("RANKFORGE_DATA_DIR") or "", "/work/shared/data", str(ROOT / "shared" / "data")]
-    for candidate in (Path(root) / "hh_rlhf" for root in roots if root):
-        if (candidate / HH_FILE).exists():
-            return candidate
-    raise SystemExit("hh_rlhf data not found (looked in /work/shared/data and ./shared/data)")
+HH_FILE = "hh_rlhf/helpful-base-test.jsonl.gz"
 
 
 def words(text: str) -> set[str]:
@@ -71,7 +65,7 @@ def words(text: str) -> set[str]:
 
 def build_groups(tokenizer: Any, groups: int, max_length: int, seed: int) -> list[RankedRecord]:
     """Deterministic K = 4..9 rankings from HH-RLHF single-turn pairs that fit ``max_length`` tokens."""
-    with gzip.open(find_data_dir() / HH_FILE, "rt", encoding="utf-8") as handle:
+    with gzip.open(shared_data_file(HH_FILE), "rt", encoding="utf-8") as handle:
         lines = [json.loads(line) for line in handle]
     singles = []
     for line in lines:

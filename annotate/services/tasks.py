@@ -151,24 +151,22 @@ PROJECT_FOR_CALLER_SQL = f"""
       AND (%(staff)s OR EXISTS (SELECT 1 FROM annotate_project_annotators m
                                  WHERE m.project_id = project.id AND m.user_id = %(user)s))
 """
-# The caller's assignment for submit and skip, locked (PostgreSQL) until the transaction ends.
-ASSIGNMENT_OF_CALLER_SQL = """
-    SELECT a.*, project.allow_ties AS allow_ties, p.project_id AS project_id
-    FROM annotate_assignment a
-    JOIN annotate_prompt p ON p.id = a.prompt_id
-    JOIN annotate_project project ON project.id = p.project_id
-    WHERE a.id = %s
-"""
-
-
-# The same for submit's first look (no lock: ranking_record_if_open decides), with named columns.
-ASSIGNMENT_TO_SUBMIT_SQL = """
-    SELECT a.annotator_id, a.prompt_id, a.state, a.expires_at, a.shown_order::text, project.allow_ties, p.project_id
+# An assignment with its project's tie rule and its project id, by assignment id.
+ASSIGNMENT_WITH_PROJECT_SQL = """
     FROM annotate_assignment a
     JOIN annotate_prompt p ON p.id = a.prompt_id
     JOIN annotate_project project ON project.id = p.project_id
     WHERE a.id = %(assignment)s
 """
+# The caller's assignment for submit and skip, locked (PostgreSQL) until the transaction ends.
+ASSIGNMENT_OF_CALLER_SQL = (
+    "SELECT a.*, project.allow_ties AS allow_ties, p.project_id AS project_id" + ASSIGNMENT_WITH_PROJECT_SQL
+)
+# The same for submit's first look (no lock: ranking_record_if_open decides), with named columns.
+ASSIGNMENT_TO_SUBMIT_SQL = (
+    "SELECT a.annotator_id, a.prompt_id, a.state, a.expires_at, a.shown_order::text, project.allow_ties, p.project_id"
+    + ASSIGNMENT_WITH_PROJECT_SQL
+)
 
 
 class RankingConflict(Exception):
@@ -329,7 +327,8 @@ def _assignment_of_caller(*, assignment_id: int, annotator: AbstractBaseUser) ->
     """The assignment, locked until the transaction ends; 404 if missing or not the caller's
     (as everywhere in the API, ids do not reveal what exists)."""
     lock = " FOR UPDATE OF a" if connection.features.has_select_for_update_of else ""
-    assignment = next(iter(Assignment.objects.raw(ASSIGNMENT_OF_CALLER_SQL + lock, [assignment_id])), None)
+    params = {"assignment": assignment_id}
+    assignment = next(iter(Assignment.objects.raw(ASSIGNMENT_OF_CALLER_SQL + lock, params)), None)
     if assignment is None or assignment.annotator_id != annotator.pk:
         raise Http404("No such task of yours.")
     return assignment

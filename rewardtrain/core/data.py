@@ -425,6 +425,15 @@ def _walk_oasst(node: dict[str, Any], above: list[dict[str, str]], out: list[Ran
 # --- splitting and fingerprints -------------------------------------------------------------------
 
 
+def prompt_keys_in_hash_order(records: Iterable[RankedRecord], seed: int) -> list[str]:
+    """The records' distinct prompt keys, ordered by a hash of (seed, key): a shuffle that does not depend on
+    the records' order, and in which adding records never moves the prompts already there."""
+    return sorted(
+        {record.prompt_key() for record in records},
+        key=lambda key: hashlib.sha256(f"{seed}\0{key}".encode()).hexdigest(),
+    )
+
+
 def split_by_prompt(
     records: list[RankedRecord], eval_fraction: float, seed: int
 ) -> tuple[list[RankedRecord], list[RankedRecord]]:
@@ -435,10 +444,7 @@ def split_by_prompt(
     """
     if eval_fraction <= 0:
         return list(records), []
-    keys = sorted(
-        {record.prompt_key() for record in records},
-        key=lambda key: hashlib.sha256(f"{seed}\0{key}".encode()).hexdigest(),
-    )
+    keys = prompt_keys_in_hash_order(records, seed)
     held_out = set(keys[: max(1, round(eval_fraction * len(keys)))]) if len(keys) > 1 else set()
     train = [record for record in records if record.prompt_key() not in held_out]
     evaluation = [record for record in records if record.prompt_key() in held_out]

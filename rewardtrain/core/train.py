@@ -459,13 +459,14 @@ def _artifact_info(
 
 
 def _write_artifact(model: nn.Module, tokenizer: Any, info: dict[str, Any], out_dir: Path) -> Path:
-    """Build the artifact beside ``out_dir`` and rename it into place (an existing one is replaced)."""
+    """Build the artifact beside ``out_dir`` and rename it into place (an existing one is replaced).
+
+    ``model`` holds plain weights: ``train`` merges LoRA adapters before it evaluates and saves."""
     out_dir = out_dir.resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     partial = out_dir.parent / f".{out_dir.name}.partial-{uuid.uuid4().hex[:8]}"
     try:
-        to_save = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model  # LoRA -> plain weights
-        to_save.save_pretrained(partial)
+        model.save_pretrained(partial)
         tokenizer.save_pretrained(partial)
         (partial / ARTIFACT_INFO).write_text(json.dumps(info, indent=2, sort_keys=False) + "\n")
         if out_dir.exists():
