@@ -1,22 +1,24 @@
 """Load test of the annotator loop: N simulated annotators loop next -> submit against
-gunicorn + PostgreSQL for a fixed time, then the database is checked.
+the web server + PostgreSQL for a fixed time, then the database is checked.
 
     .venv/bin/python bench/annotate_load.py                       # 50 annotators, 20 s, flat out
     .venv/bin/python bench/annotate_load.py --rate 300            # paced: 300 rankings/s offered
     .venv/bin/python bench/annotate_load.py --annotators 16 --seconds 5 --prompts 500   # quick
+    .venv/bin/python bench/annotate_load.py --rate 300 --server gunicorn                # the other server
 
 What it does:
 1. creates a scratch database next to the one DATABASE_URL names (default
    postgres://postgres@127.0.0.1:5432/postgres), migrates it, and adds a project with
    ``--prompts`` prompts of ``--k`` completions and ``--annotators`` annotators with API tokens;
-2. starts gunicorn (``--workers`` x ``--threads``, gthread) on a free localhost port;
+2. starts the web server on a free localhost port: granian (WSGI, ``--workers`` processes x ``--threads``
+   blocking threads; what ``docker/`` runs) or ``--server gunicorn`` (gthread, the same counts);
 3. runs the annotators as threads spread over ``--client-processes`` processes. Each one loops
    GET /api/v1/projects/{id}/tasks/next -> POST /api/v1/assignments/{id}/ranking (a random
    order) for ``--seconds``, after ``--warmup`` seconds not counted. Without ``--rate`` they
    go flat out (a closed loop: latency then grows with the number of clients); with ``--rate``
    each annotator paces itself so that together they offer that many rankings per second;
 4. prints requests/s, submitted rankings/s and p50/p99/max latency per endpoint;
-   The CPU the server (gunicorn + the scratch database's PostgreSQL backends) and the client
+   The CPU the server (the web server's processes + the scratch database's PostgreSQL backends) and the client
    processes used in the measured window is printed per ranking;
 5. stops the server and checks: no prompt has more rankings than wanted, every ranking a
    client was told about (201) is stored and nothing else is, no annotator ranked a prompt
@@ -49,6 +51,20 @@ DEFAULT_BASE_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 
 # --- Server ----------------------------------------------------------------------------
 def server_start(args: argparse.Namespace, env: dict[str, str], port: int) -> subprocess.Popen:
+    if args.server == "granian":
+        command = [
+            str(ROOT / ".venv" / "bin" / "granian"),
+            "--interface", "wsgi",
+            "--host", "127.0.0.1",
+            "--port", str(port),
+            "--workers", str(args.workers),
+            "--blocking-threads", str(args.threads),
+            "--backlog", "2048",
+            "--no-access-log",
+            "--log-level", "warning",
+            "config.wsgi:application",
+        ]  # fmt: skip
+        return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     command = [
         str(ROOT / ".venv" / "bin" / "gunicorn"),
         "config.wsgi",
@@ -74,7 +90,7 @@ def server_wait(port: int, token: str, timeout: float = 30) -> None:
         except OSError:
             pass
         time.sleep(0.2)
-    raise SystemExit("gunicorn did not answer within 30 s")
+    raise SystemExit("the web server did not answer within 30 s")
 
 
 def setup_data(args: argparse.Namespace) -> tuple[int, list[str]]:
@@ -245,10 +261,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def server_pids(gunicorn_pid: int, database: str) -> list[int]:
-    """gunicorn's master and workers, and the PostgreSQL backends serving the scratch database."""
-    pids = [gunicorn_pid]
-    for children in Path(f"/proc/{gunicorn_pid}/task").glob("*/children"):
+def server_pids(server_pid: int, database: str) -> list[int]:
+    """The web server's main process and workers, and the PostgreSQL backends serving the scratch database."""
+    pids = [server_pid]
+    for children in Path(f"/proc/{server_pid}/task").glob("*/children"):
         pids += [int(pid) for pid in children.read_text().split()]
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
@@ -380,7 +396,7 @@ def load_test(args: argparse.Namespace, name: str, url: str) -> int:
 
     print(
         f"annotators {args.annotators}, {args.seconds:.0f} s measured after {args.warmup:.0f} s warm-up, "
-        f"offered {'flat out' if not args.rate else f'{args.rate:.0f} rankings/s'}; gunicorn {args.workers} "
+        f"offered {'flat out' if not args.rate else f'{args.rate:.0f} rankings/s'}; {args.server} {args.workers} "
         f"workers x {args.threads} threads; {args.prompts} prompts x {args.k} completions, {args.wanted} wanted; "
         f"{os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, {load_after[0]:.2f} after"
     )
@@ -396,7 +412,7 @@ def load_test(args: argparse.Namespace, name: str, url: str) -> int:
     if measured_rankings:
         per_ranking = server_cpu / measured_rankings
         print(
-            f"server CPU (gunicorn + PostgreSQL backends) {server_cpu:.1f} s = {per_ranking * 1000:.1f} ms per "
+            f"server CPU (web server + PostgreSQL backends) {server_cpu:.1f} s = {per_ranking * 1000:.1f} ms per "
             f"ranking (next + submit): {os.cpu_count() / per_ranking:.0f} rankings/s if it had all "
             f"{os.cpu_count()} CPUs to itself; web {web_cpu / measured_rankings * 1000:.1f} ms, "
             f"database {(server_cpu - web_cpu) / measured_rankings * 1000:.1f} ms"
@@ -437,8 +453,11 @@ def main() -> int:
     parser.add_argument("--prompts", type=int, default=6000)
     parser.add_argument("--k", type=int, default=4, help="completions per prompt")
     parser.add_argument("--wanted", type=int, default=3, help="rankings wanted per prompt")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--workers", type=int, default=2, help="web server worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per web worker process")
+    parser.add_argument(
+        "--server", choices=["granian", "gunicorn"], default="granian", help="WSGI server (granian: what docker/ runs)"
+    )
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument(
         "--redis-url",

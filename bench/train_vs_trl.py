@@ -9,10 +9,10 @@ see exactly the same pairs. TRL gets all C(K,2) pairs of each group as ``{"promp
 "rejected"}`` rows; RankForge gets the groups.
 
 Runs, in one process, one after the other (a shared machine: the load is printed before each run):
-  1. RankForge grouped, batches in random order (2 prompts a step: with few groups, the default 8
-     prompts a step would leave too few steps; it takes ~5x fewer optimizer steps than TRL at the same
-     data and epochs, so it runs at lr 1.5e-4 with the cosine decay floored at 50% of it, not TRL's 1e-4
-     decayed to 10% -- see docs/BENCHMARKS.md for the sweep);
+  1. RankForge grouped, batches in random order (1 prompt a step: with 60 groups the default 8 prompts
+     a step would leave 8 optimizer steps, and at one epoch on this little data held-out accuracy follows
+     the step count; one prompt a step gives 60 steps to TRL's 145, at TRL's learning rate 1e-4 with the
+     cosine decay floored at 50% -- see docs/BENCHMARKS.md for the sweep);
   2. TRL RewardTrainer with its defaults (bf16, dropout off, gradient checkpointing, 8 pairs a batch,
      lr 1e-4) -- only epochs and max_length are set to match;
   3. RankForge grouped with length-grouped batches (its default).
@@ -24,6 +24,7 @@ CPU seconds of this process (less sensitive to other work on the machine). Held-
 measured the same way for all three, on the same held-out groups (split by prompt).
 
     .venv/bin/python bench/train_vs_trl.py                      # default: a few minutes on 2 idle cores
+    .venv/bin/python bench/train_vs_trl.py --seeds 0,1,2,3,4    # five data draws: accuracy means (~15 min)
     .venv/bin/python bench/train_vs_trl.py --train-groups 400 --eval-groups 100 --epochs 1   # bigger
     .venv/bin/python bench/train_vs_trl.py --device cuda        # on a GPU
 
@@ -251,42 +252,18 @@ def run_trl(records: list[RankedRecord], held_out: list[RankedRecord], args: arg
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=default_model_path())
-    parser.add_argument("--train-groups", type=int, default=60)
-    parser.add_argument("--eval-groups", type=int, default=100, help="held-out groups (~19 pairs each)")
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--max-length", type=int, default=128)
-    # Few groups make few grouped steps (2 prompts, ~39 pairs a step: 30 steps to TRL's 145), so RankForge's
-    # step size is raised to match: lr 1.5e-4 and a cosine floor of 50% (swept in docs/BENCHMARKS.md).
-    parser.add_argument("--lr", type=float, default=1.5e-4, help="RankForge peak learning rate")
-    parser.add_argument("--trl-lr", type=float, default=None, help="TRL learning rate (default: TRL's own, 1e-4)")
-    parser.add_argument(
-        "--trl-attention", default=None, help="attention kernel for TRL's model (default: transformers' own, SDPA)"
-    )
-    parser.add_argument("--prompts-per-batch", type=int, default=2, help="RankForge prompts per step")
-    parser.add_argument("--pair-weighting", choices=["prompt", "pair"], default=TrainConfig.pair_weighting)
-    parser.add_argument("--warmup-ratio", type=float, default=TrainConfig.warmup_ratio, help="RankForge warmup share")
-    parser.add_argument("--min-lr-ratio", type=float, default=0.5, help="RankForge cosine floor (share of --lr)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--skip-trl", action="store_true")
-    args = parser.parse_args()
-
+def run_seed(tokenizer: Any, args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    """The three runs on one draw of the data (``seed``: data, split, initialization and batch order)."""
     import torch
-    import transformers
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    torch.manual_seed(args.seed)
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    records = build_groups(tokenizer, args.train_groups + args.eval_groups, args.max_length, args.seed)
+    args = argparse.Namespace(**{**vars(args), "seed": seed})
+    torch.manual_seed(seed)
+    records = build_groups(tokenizer, args.train_groups + args.eval_groups, args.max_length, seed)
     train_records, held_out = records[: args.train_groups], records[args.train_groups :]
     ks = [len(r.completions) for r in train_records]
     print(
-        f"data: {len(train_records)} train groups (K mean {sum(ks) / len(ks):.2f}, "
+        f"seed {seed}: {len(train_records)} train groups (K mean {sum(ks) / len(ks):.2f}, "
         f"{sum(len(r.comparisons()) for r in train_records)} pairs), {len(held_out)} held-out groups; "
         f"max_length {args.max_length}, epochs {args.epochs}, device {args.device}",
         file=sys.stderr,
@@ -306,13 +283,12 @@ def main() -> None:
             runs[name] = run_rankforge(train_records, held_out, args, group_by_length)
         runs[name]["load_average_before"] = load
         print(f"  {name}: {json.dumps(runs[name])}", file=sys.stderr)
-
-    summary: dict[str, Any] = {"runs": runs}
+    result: dict[str, Any] = {"seed": seed, "k_mean": sum(ks) / len(ks), "runs": runs}
     if "trl" in runs:
         trl = runs["trl"]
-        for name in ("rankforge_grouped", "rankforge_grouped_length_grouped"):
+        for name in OURS:
             ours = runs[name]
-            summary[f"{name}_vs_trl"] = {
+            result[f"{name}_vs_trl"] = {
                 "speedup_wall": round(trl["wall_seconds"] / ours["wall_seconds"], 2),
                 "speedup_cpu": round(trl["cpu_seconds"] / ours["cpu_seconds"], 2),
                 "sequences_ratio": round(trl["sequences_forwarded"] / ours["sequences_forwarded"], 2),
@@ -320,12 +296,78 @@ def main() -> None:
                 "tokens_per_cpu_second_ratio": round(ours["tokens_per_cpu_second"] / trl["tokens_per_cpu_second"], 3),
                 "accuracy_difference_points": round(100 * (ours["held_out_accuracy"] - trl["held_out_accuracy"]), 2),
             }
-            print(f"{name} vs TRL: {summary[f'{name}_vs_trl']}", file=sys.stderr)
+            print(f"seed {seed}, {name} vs TRL: {result[f'{name}_vs_trl']}", file=sys.stderr)
+    return result
+
+
+OURS = ("rankforge_grouped", "rankforge_grouped_length_grouped")
+
+
+def summarize(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """Means over the seeds: one draw of 60 small groups moves held-out accuracy by a few points."""
+    summary: dict[str, Any] = {}
+    for name in (*OURS, "trl"):
+        accuracies = [100 * seed["runs"][name]["held_out_accuracy"] for seed in per_seed if name in seed["runs"]]
+        if accuracies:
+            summary[f"{name}_mean_accuracy"] = round(sum(accuracies) / len(accuracies), 2)
+    for name in OURS:
+        comparisons = [seed[f"{name}_vs_trl"] for seed in per_seed if f"{name}_vs_trl" in seed]
+        if not comparisons:
+            continue
+        walls_trl = sum(seed["runs"]["trl"]["wall_seconds"] for seed in per_seed)
+        walls_ours = sum(seed["runs"][name]["wall_seconds"] for seed in per_seed)
+        differences = [c["accuracy_difference_points"] for c in comparisons]
+        summary[f"{name}_vs_trl"] = {
+            "speedup_wall_total": round(walls_trl / walls_ours, 2),  # all seeds' wall time, TRL's over ours
+            "speedup_wall_min": min(c["speedup_wall"] for c in comparisons),
+            "tokens_per_second_ratio_min": min(c["tokens_per_second_ratio"] for c in comparisons),
+            "accuracy_difference_points_mean": round(sum(differences) / len(differences), 2),
+            "accuracy_difference_points_by_seed": differences,
+        }
+        print(f"all seeds, {name} vs TRL: {summary[f'{name}_vs_trl']}", file=sys.stderr)
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=default_model_path())
+    parser.add_argument("--train-groups", type=int, default=60)
+    parser.add_argument("--eval-groups", type=int, default=100, help="held-out groups (~19 pairs each)")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--max-length", type=int, default=128)
+    # One prompt (~19 pairs) a step at TRL's own learning rate: with 60 groups and one epoch, held-out accuracy
+    # follows the number of optimizer steps (TRL with 40 pairs a step, 29 steps, loses ~4 points), so RankForge
+    # takes the most steps grouping allows (60, against TRL's 145). Swept in docs/BENCHMARKS.md.
+    parser.add_argument("--lr", type=float, default=1e-4, help="RankForge peak learning rate (TRL's default)")
+    parser.add_argument("--trl-lr", type=float, default=None, help="TRL learning rate (default: TRL's own, 1e-4)")
+    parser.add_argument(
+        "--trl-attention", default=None, help="attention kernel for TRL's model (default: transformers' own, SDPA)"
+    )
+    parser.add_argument("--prompts-per-batch", type=int, default=1, help="RankForge prompts per step")
+    parser.add_argument("--pair-weighting", choices=["prompt", "pair"], default=TrainConfig.pair_weighting)
+    parser.add_argument("--warmup-ratio", type=float, default=TrainConfig.warmup_ratio, help="RankForge warmup share")
+    parser.add_argument("--min-lr-ratio", type=float, default=0.5, help="RankForge cosine floor (share of --lr)")
+    parser.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds N)")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds, each a new data draw; means reported")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--skip-trl", action="store_true")
+    args = parser.parse_args()
+    seeds = [args.seed] if args.seed is not None else [int(seed) for seed in args.seeds.split(",") if seed.strip()]
+
+    import torch
+    import transformers
+    from transformers import AutoTokenizer
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    per_seed = [run_seed(tokenizer, args, seed) for seed in seeds]
+    summary: dict[str, Any] = {"seeds": per_seed, **summarize(per_seed)}
     summary["setup"] = {
         "model": args.model,
-        "train_groups": len(train_records),
-        "eval_groups": len(held_out),
-        "k_mean": sum(ks) / len(ks),
+        "train_groups": args.train_groups,
+        "eval_groups": args.eval_groups,
+        "k_mean": per_seed[0]["k_mean"],
         "max_length": args.max_length,
         "epochs": args.epochs,
         "rankforge_recipe": {
@@ -336,7 +378,7 @@ def main() -> None:
             "attention": TrainConfig.attention,
             "pair_weighting": args.pair_weighting,
         },
-        "seed": args.seed,
+        "seeds": seeds,
         "device": args.device,
         "torch": torch.__version__,
         "transformers": transformers.__version__,

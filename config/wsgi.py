@@ -1,4 +1,4 @@
-"""WSGI entry point: ``gunicorn config.wsgi``."""
+"""WSGI entry point: ``granian --interface wsgi config.wsgi:application`` (or ``gunicorn config.wsgi``)."""
 
 import gc
 import os
@@ -11,7 +11,7 @@ application = get_wsgi_application()
 # Load the URLs and views now rather than at the first request, then freeze: what is loaded by
 # now (Django, DRF, Celery, the apps: ~70,000 objects) lives as long as the process, and frozen,
 # the collector's full passes skip it. Measured in the annotator loop (bench/annotate_load.py):
-# a full pass took 65 ms unfrozen, 13 ms frozen, each a stall of that gunicorn worker's requests.
+# a full pass took 65 ms unfrozen, 13 ms frozen, each a stall of that web worker's requests.
 from django.urls import get_resolver  # noqa: E402
 
 get_resolver().url_patterns  # noqa: B018

@@ -28,7 +28,7 @@ trap cleanup EXIT INT TERM
 pids+=($!)
 .venv/bin/celery -A config beat --loglevel INFO > var/beat.log 2>&1 &
 pids+=($!)
-.venv/bin/gunicorn config.wsgi --bind "$host:$port" --workers 2 --threads 4 --access-logfile - &
+.venv/bin/granian --interface wsgi config.wsgi:application --host "$host" --port "$port" --workers 2 --blocking-threads 4 --access-log &
 pids+=($!)
 
 echo

@@ -23,9 +23,9 @@ def test_the_stack_has_every_service():
     assert set(services) == {"postgres", "redis", "migrate", "web", "worker", "gpu-worker", "beat"}
 
 
-def test_web_runs_gunicorn_and_the_workers_split_the_queues():
+def test_web_runs_granian_and_the_workers_split_the_queues():
     services = compose()["services"]
-    assert services["web"]["command"].startswith("gunicorn config.wsgi")
+    assert services["web"]["command"].startswith("granian --interface wsgi config.wsgi:application")
     assert "-Q ${WORKER_QUEUES:-default}" in services["worker"]["command"]
     assert "-Q training --concurrency 1" in services["gpu-worker"]["command"]
     assert services["beat"]["command"].startswith("celery -A config beat")
