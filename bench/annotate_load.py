@@ -64,18 +64,18 @@ def server_start(args: argparse.Namespace, env: dict[str, str], port: int) -> su
             "--log-level", "warning",
             "config.wsgi:application",
         ]  # fmt: skip
-        return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    command = [
-        str(ROOT / ".venv" / "bin" / "gunicorn"),
-        "config.wsgi",
-        "--bind", f"127.0.0.1:{port}",
-        "--workers", str(args.workers),
-        "--worker-class", "gthread",
-        "--threads", str(args.threads),
-        "--keep-alive", "30",
-        "--backlog", "2048",
-        "--log-level", "warning",
-    ]  # fmt: skip
+    else:
+        command = [
+            str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "config.wsgi",
+            "--bind", f"127.0.0.1:{port}",
+            "--workers", str(args.workers),
+            "--worker-class", "gthread",
+            "--threads", str(args.threads),
+            "--keep-alive", "30",
+            "--backlog", "2048",
+            "--log-level", "warning",
+        ]  # fmt: skip
     return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
 
 

@@ -252,6 +252,9 @@ def run_trl(records: list[RankedRecord], held_out: list[RankedRecord], args: arg
     }
 
 
+OURS = ("rankforge_grouped", "rankforge_grouped_length_grouped")  # the two RankForge runs of a seed
+
+
 def run_seed(tokenizer: Any, args: argparse.Namespace, seed: int) -> dict[str, Any]:
     """The three runs on one draw of the data (``seed``: data, split, initialization and batch order)."""
     import torch
@@ -298,9 +301,6 @@ def run_seed(tokenizer: Any, args: argparse.Namespace, seed: int) -> dict[str, A
             }
             print(f"seed {seed}, {name} vs TRL: {result[f'{name}_vs_trl']}", file=sys.stderr)
     return result
-
-
-OURS = ("rankforge_grouped", "rankforge_grouped_length_grouped")
 
 
 def summarize(per_seed: list[dict[str, Any]]) -> dict[str, Any]:

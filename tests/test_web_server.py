@@ -45,16 +45,10 @@ def server(tmp_path_factory):
         [sys.executable, "manage.py", "collectstatic", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True
     )
     command = [
-        str(GRANIAN),
-        "--interface",
-        "wsgi",
-        "config.wsgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    command += ["--workers", "1", "--blocking-threads", "2", "--log-level", "warning"]
+        str(GRANIAN), "--interface", "wsgi", "config.wsgi:application",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "1", "--blocking-threads", "2", "--log-level", "warning",
+    ]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
