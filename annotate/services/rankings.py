@@ -56,6 +56,31 @@ def order_validate(*, order: object, completion_ids: Sequence[int], allow_ties: 
     return groups
 
 
+def order_groups(order: object) -> list[list[int]] | None:
+    """``order`` as groups of ints if it is well formed (groups of ints, none twice), whatever
+    completions it names; None otherwise. A first look for callers that will check the ids
+    elsewhere, e.g. in SQL (``ranking_record_if_open``); ``order_validate`` says what is wrong.
+
+    >>> order_groups([[3], 1, [2, 4]])
+    [[3], [1], [2, 4]]
+    """
+    if not isinstance(order, list) or not order:
+        return None
+    groups: list[list[int]] = []
+    seen: set[int] = set()
+    for group in order:
+        if not isinstance(group, list):
+            group = [group]
+        if not group:
+            return None
+        for completion_id in group:
+            if not isinstance(completion_id, int) or isinstance(completion_id, bool) or completion_id in seen:
+                return None
+            seen.add(completion_id)
+        groups.append(list(group))
+    return groups
+
+
 def flags_validate(*, flags: object, completion_ids: Iterable[int]) -> dict[str, list[str]]:
     """Return ``{completion id as str: [flag, ...]}`` with only known flags on known completions."""
     if flags in (None, {}):
@@ -129,15 +154,21 @@ def ranking_record(
 
 
 # ranking_record for an annotator's open task as one PostgreSQL statement (one round trip, and
-# in autocommit one transaction): close the assignment only if it is still the caller's, open
-# and unexpired; insert the ranking and its entries from the row it closed; move the prompt's
-# counters. When the assignment was not open nothing at all is written.
+# in autocommit one transaction): close the assignment only if it is still the caller's, open,
+# unexpired, showed exactly the completions ranked (the shown ids contain the sent ones and as
+# many: the sent ones are distinct) and, for an order with a tie, its project allows ties; insert
+# the ranking and its entries from the row it closed; move the prompt's counters. Otherwise
+# nothing at all is written.
 RECORD_IF_OPEN_SQL = """
     WITH closed AS (
-        UPDATE annotate_assignment SET state = 'submitted', finished_at = %(now)s::timestamptz
-        WHERE id = %(assignment)s::bigint AND annotator_id = %(annotator)s::int AND state = 'open'
-          AND expires_at > %(now)s::timestamptz
-        RETURNING id, annotator_id, prompt_id
+        UPDATE annotate_assignment a SET state = 'submitted', finished_at = %(now)s::timestamptz
+        WHERE a.id = %(assignment)s::bigint AND a.annotator_id = %(annotator)s::int AND a.state = 'open'
+          AND a.expires_at > %(now)s::timestamptz
+          AND a.shown_order @> %(shown)s::jsonb AND jsonb_array_length(a.shown_order) = %(k)s::int
+          AND (NOT %(tie)s::boolean OR EXISTS (
+                SELECT 1 FROM annotate_prompt p JOIN annotate_project project ON project.id = p.project_id
+                WHERE p.id = a.prompt_id AND project.allow_ties))
+        RETURNING a.id, a.annotator_id, a.prompt_id
     ), ranking AS (
         INSERT INTO annotate_ranking (assignment_id, annotator_id, prompt_id, "order", flags, comment, seconds, source,
                                       submitted_at)
@@ -154,47 +185,57 @@ RECORD_IF_OPEN_SQL = """
         UPDATE annotate_prompt
         SET ranking_count = ranking_count + 1, open_assignment_count = GREATEST(open_assignment_count - 1, 0)
         FROM closed WHERE annotate_prompt.id = closed.prompt_id
+        RETURNING annotate_prompt.project_id
     )
-    SELECT id FROM ranking
+    SELECT ranking.id, ranking.prompt_id, (SELECT project_id FROM counted) FROM ranking
 """
 
 
 def ranking_record_if_open(
     *,
-    assignment: Assignment,
+    assignment_id: int,
+    annotator_id: int,
     order: list[list[int]],
     flags: dict[str, list[str]],
     comment: str,
     seconds: float | None,
     now: datetime,
-) -> Ranking | None:
-    """PostgreSQL: ``ranking_record`` in one statement, if ``assignment`` is still open and
-    unexpired at ``now``; None (and nothing written) if it is not any more, e.g. a concurrent
-    submit, skip or expiry sweep got to it first. No lock is needed beforehand: the statement's
-    conditional UPDATE is what decides, and only one transaction can close the row.
+) -> tuple[Ranking, int] | None:
+    """PostgreSQL: ``ranking_record`` in one statement, if the assignment is the annotator's,
+    open and unexpired at ``now``, and ``order`` (well formed: ``order_groups``) ranks exactly the
+    completions it showed, with a tie only where the project allows ties. Returns (the ranking,
+    its project id); None, with nothing written, otherwise -- e.g. a concurrent submit, skip or
+    expiry sweep got to it first, or the order is wrong: the caller's locked path says which.
+    No lock is needed beforehand: the statement's conditional UPDATE is what decides, and only
+    one transaction can close the row.
     """
     entries = [(completion_id, rank) for rank, group in enumerate(order) for completion_id in group]
+    completion_ids = [completion_id for completion_id, _ in entries]
     params = {
         "now": now,
-        "assignment": assignment.pk,
-        "annotator": assignment.annotator_id,
+        "assignment": assignment_id,
+        "annotator": annotator_id,
+        "shown": json.dumps(completion_ids),
+        "k": len(completion_ids),
+        "tie": any(len(group) > 1 for group in order),
         "order": json.dumps(order),
         "flags": json.dumps(flags),
         "comment": comment,
         "seconds": seconds,
         "source": Ranking.Source.ANNOTATOR.value,
-        "completion_ids": [completion_id for completion_id, _ in entries],
+        "completion_ids": completion_ids,
         "ranks": [rank for _, rank in entries],
-        "entry_flags": [json.dumps(flags.get(str(completion_id), [])) for completion_id, _ in entries],
+        "entry_flags": [json.dumps(flags.get(str(completion_id), [])) for completion_id in completion_ids],
     }
     row = fetch_one(name="rankforge_ranking_record_if_open", sql=RECORD_IF_OPEN_SQL, params=params)
     if row is None:
         return None
-    return Ranking(
-        pk=row[0],
-        assignment_id=assignment.pk,
-        annotator_id=assignment.annotator_id,
-        prompt_id=assignment.prompt_id,
+    ranking_id, prompt_id, project_id = row
+    ranking = Ranking(
+        pk=ranking_id,
+        assignment_id=assignment_id,
+        annotator_id=annotator_id,
+        prompt_id=prompt_id,
         order=order,
         flags=flags,
         comment=comment,
@@ -202,3 +243,4 @@ def ranking_record_if_open(
         source=Ranking.Source.ANNOTATOR,
         submitted_at=now,
     )
+    return ranking, project_id

@@ -19,9 +19,11 @@ How a task is claimed, safely with many clients at once (assignment_claim):
    SQLite every write transaction starts with BEGIN IMMEDIATE, so claims run one at a time.
 3. Create (or reopen) the caller's assignment with the completions shuffled, and add one
    to the prompt's ``open_assignment_count`` while the row is still locked.
-   On PostgreSQL, 2 and 3 are one prepared statement (``CLAIM_POSTGRESQL_SQL``), and a submit
-   is two: a read of the caller's task, and ``ranking_record_if_open``, whose conditional
-   UPDATE only closes an assignment that is still open (no lock is held in between).
+   On PostgreSQL, ``task_next`` is one prepared statement (``TASK_NEXT_POSTGRESQL_SQL``): the
+   permission check, step 1's look-up and, when the caller holds nothing, steps 2 and 3. A
+   submit is one too in the common case: ``ranking_record_if_open``, whose conditional UPDATE
+   only closes an assignment that is still the caller's, open, unexpired and showed exactly the
+   completions ranked (anything else goes to the locked path, which says what is wrong).
 
 Every state change of an assignment moves the prompt's counters in the same transaction:
 claim +1 open; submit -1 open +1 ranking (in ``ranking_record``); skip and expiry -1 open.
@@ -54,7 +56,13 @@ from django.utils import timezone
 from annotate.db import fetch_one
 from annotate.models import Assignment, Completion, Project, Prompt, Ranking
 from annotate.selectors import project_rankings_left_forget_one
-from annotate.services.rankings import flags_validate, order_validate, ranking_record, ranking_record_if_open
+from annotate.services.rankings import (
+    flags_validate,
+    order_groups,
+    order_validate,
+    ranking_record,
+    ranking_record_if_open,
+)
 from annotate.signals import ranking_submitted
 
 EXPIRY_SWEEP_SECONDS = 15.0
@@ -73,61 +81,69 @@ OWN_OPEN_SQL = """
     ORDER BY a.started_at LIMIT 1
 """
 # The queue: fewest rankings, then fewest open assignments (index prompt_claim_order), among
-# prompts with room left that the caller has not held, ranked or skipped. own_expired_id is
-# the caller's expired assignment on the prompt, reopened rather than duplicated.
+# prompts with room left ({wanted}: the project's rankings per prompt) that the caller has not
+# held, ranked or skipped.
 QUEUE_HEAD_SQL = """
     FROM annotate_prompt p
     WHERE p.project_id = %(project)s
-      AND p.ranking_count + p.open_assignment_count < %(wanted)s
+      AND p.ranking_count + p.open_assignment_count < {wanted}
       AND NOT EXISTS (SELECT 1 FROM annotate_assignment a
                        WHERE a.prompt_id = p.id AND a.annotator_id = %(annotator)s AND a.state <> 'expired')
     ORDER BY p.ranking_count, p.open_assignment_count, p.id
     LIMIT 1
 """
-CLAIM_SQL = (
-    """
+# own_expired_id is the caller's expired assignment on the prompt, reopened rather than duplicated.
+CLAIM_SQL = """
     SELECT p.id, p.project_id, p.text, p.context,
            (SELECT e.id FROM annotate_assignment e
              WHERE e.prompt_id = p.id AND e.annotator_id = %(annotator)s AND e.state = 'expired') AS own_expired_id
-"""
-    + QUEUE_HEAD_SQL
-)
+""" + QUEUE_HEAD_SQL.format(wanted="%(wanted)s")
 OPEN_COUNT_ADD_SQL = "UPDATE annotate_prompt SET open_assignment_count = open_assignment_count + 1 WHERE id = %s"
-# PostgreSQL: steps 2 and 3 of the claim as one statement (one round trip and, in autocommit, one
-# transaction): lock the first free prompt of the queue (SKIP LOCKED), shuffle its completions,
-# insert the caller's assignment (or reopen their expired one), count it on the prompt, and
-# answer the prompt with its completions in the shown order.
-CLAIM_POSTGRESQL_SQL = (
-    """
-    WITH claimed AS (
+
+
+def _claim_postgresql_sql(*, wanted: str, shuffle: str, expires: str) -> str:
+    """PostgreSQL: steps 2 and 3 of the claim as CTEs of one statement: lock the first free prompt
+    of the queue (SKIP LOCKED), shuffle its completions, insert the caller's assignment (or
+    reopen their expired one), count it on the prompt. The statement ends with a SELECT from
+    ``opened`` (the assignment), ``claimed`` (the prompt) and ``shown`` (its completions)."""
+    return (
+        """
+    claimed AS (
         SELECT p.id, p.text, p.context
 """
-    + QUEUE_HEAD_SQL
-    + """
+        + QUEUE_HEAD_SQL.format(wanted=wanted)
+        + f"""
         FOR NO KEY UPDATE OF p SKIP LOCKED
     ), shown AS (
         SELECT c.id, c.text,
-               row_number() OVER (
-                   ORDER BY CASE WHEN %(shuffle)s::boolean THEN random() ELSE 0 END, c.position, c.id
-               ) AS n
+               row_number() OVER (ORDER BY CASE WHEN {shuffle} THEN random() ELSE 0 END, c.position, c.id) AS n
         FROM annotate_completion c JOIN claimed ON c.prompt_id = claimed.id
     ), opened AS (
         INSERT INTO annotate_assignment AS a
                (prompt_id, annotator_id, state, started_at, expires_at, finished_at, shown_order, skip_reason)
-        SELECT claimed.id, %(annotator)s::int, 'open', %(now)s::timestamptz, %(expires)s::timestamptz, NULL,
+        SELECT claimed.id, %(annotator)s::int, 'open', %(now)s::timestamptz, {expires}, NULL,
                COALESCE((SELECT jsonb_agg(shown.id ORDER BY shown.n) FROM shown), '[]'::jsonb), ''
         FROM claimed
         ON CONFLICT ON CONSTRAINT one_assignment_per_prompt_and_annotator DO UPDATE
            SET state = 'open', started_at = EXCLUDED.started_at, expires_at = EXCLUDED.expires_at,
                finished_at = NULL, shown_order = EXCLUDED.shown_order, skip_reason = ''
            WHERE a.state = 'expired'
-        RETURNING a.id, a.prompt_id
+        RETURNING a.id, a.prompt_id, a.expires_at
     ), counted AS (
         UPDATE annotate_prompt SET open_assignment_count = open_assignment_count + 1
         FROM opened WHERE annotate_prompt.id = opened.prompt_id
+    )"""
     )
-    SELECT opened.id, claimed.id, claimed.text, claimed.context::text,
-           (SELECT json_agg(json_build_object('id', shown.id, 'text', shown.text) ORDER BY shown.n) FROM shown)::text
+
+
+# The claimed task's columns: assignment id, expiry, prompt id, text, context, completions (JSON, shown order).
+CLAIMED_COLUMNS_SQL = """opened.id, opened.expires_at, claimed.id, claimed.text, claimed.context::text,
+           (SELECT json_agg(json_build_object('id', shown.id, 'text', shown.text) ORDER BY shown.n) FROM shown)::text"""
+CLAIM_POSTGRESQL_SQL = (
+    "WITH"
+    + _claim_postgresql_sql(wanted="%(wanted)s", shuffle="%(shuffle)s::boolean", expires="%(expires)s::timestamptz")
+    + f"""
+    SELECT {CLAIMED_COLUMNS_SQL}
     FROM opened JOIN claimed ON claimed.id = opened.prompt_id
 """
 )
@@ -151,22 +167,31 @@ PROJECT_FOR_CALLER_SQL = f"""
       AND (%(staff)s OR EXISTS (SELECT 1 FROM annotate_project_annotators m
                                  WHERE m.project_id = project.id AND m.user_id = %(user)s))
 """
-# An assignment with its project's tie rule and its project id, by assignment id.
-ASSIGNMENT_WITH_PROJECT_SQL = """
+# PostgreSQL: task_next as one statement (one round trip, and in autocommit one transaction). The
+# project row is there only if the caller may work on it; the claim runs only if the caller holds
+# no open assignment in it (the project's rankings per prompt read as NULL otherwise, and the
+# queue's "< NULL" lets no prompt through); its settings (shuffle, minutes) come from the same row.
+TASK_NEXT_POSTGRESQL_SQL = (
+    f"WITH project AS ({PROJECT_FOR_CALLER_SQL}),"
+    + _claim_postgresql_sql(
+        wanted="(SELECT rankings_per_prompt FROM project WHERE own_open_id IS NULL)",
+        shuffle="(SELECT shuffle_completions FROM project)",
+        expires="%(now)s::timestamptz + (SELECT assignment_minutes FROM project) * interval '1 minute'",
+    )
+    + f"""
+    SELECT project.*, {CLAIMED_COLUMNS_SQL}
+    FROM project LEFT JOIN (opened JOIN claimed ON claimed.id = opened.prompt_id) ON true
+"""
+)
+# The caller's assignment for submit and skip, locked (PostgreSQL) until the transaction ends,
+# with its project's tie rule and its project id.
+ASSIGNMENT_OF_CALLER_SQL = """
+    SELECT a.*, project.allow_ties AS allow_ties, p.project_id AS project_id
     FROM annotate_assignment a
     JOIN annotate_prompt p ON p.id = a.prompt_id
     JOIN annotate_project project ON project.id = p.project_id
     WHERE a.id = %(assignment)s
 """
-# The caller's assignment for submit and skip, locked (PostgreSQL) until the transaction ends.
-ASSIGNMENT_OF_CALLER_SQL = (
-    "SELECT a.*, project.allow_ties AS allow_ties, p.project_id AS project_id" + ASSIGNMENT_WITH_PROJECT_SQL
-)
-# The same for submit's first look (no lock: ranking_record_if_open decides), with named columns.
-ASSIGNMENT_TO_SUBMIT_SQL = (
-    "SELECT a.annotator_id, a.prompt_id, a.state, a.expires_at, a.shown_order::text, project.allow_ties, p.project_id"
-    + ASSIGNMENT_WITH_PROJECT_SQL
-)
 
 
 class RankingConflict(Exception):
@@ -186,17 +211,42 @@ def task_next(*, project_id: int, annotator: AbstractBaseUser) -> tuple[Project,
     """``assignment_claim`` for a project id: (the project, the caller's task or None).
 
     Raises Http404 if the caller may not work on the project (staff may work on any), as
-    ``annotate.api.permissions.project_for_request`` does; the check and the look-up of the
-    caller's open task are one statement.
+    ``annotate.api.permissions.project_for_request`` does. On PostgreSQL the check, the look-up
+    of the caller's open task and the claim of a new one are one statement.
     """
     params = {"project": project_id, "user": annotator.pk, "staff": bool(annotator.is_staff)}
-    row = fetch_one(name="rankforge_project_for_caller", sql=PROJECT_FOR_CALLER_SQL, params=params)
+    if connection.vendor != "postgresql":
+        row = fetch_one(name="rankforge_project_for_caller", sql=PROJECT_FOR_CALLER_SQL, params=params)
+        if row is None:
+            raise Http404("No Project matches the given query.")
+        project, own_open_id = _project_of_row(row)
+        return project, _claim(project=project, annotator=annotator, own=_open_assignment(own_open_id))
+
+    _expiry_sweep_if_due()
+    now = timezone.now()
+    params.update(annotator=annotator.pk, now=now)
+    row = fetch_one(name="rankforge_task_next", sql=TASK_NEXT_POSTGRESQL_SQL, params=params)
     if row is None:
         raise Http404("No Project matches the given query.")
+    project, own_open_id = _project_of_row(row)
+    if own_open_id is not None:  # nothing was claimed: the caller's open task comes back (or expires)
+        return project, _claim(project=project, annotator=annotator, own=_open_assignment(own_open_id))
+    claimed = row[len(PROJECT_FIELDS) + 1 :]
+    if claimed[0] is not None:
+        return project, _claimed_task(project=project, annotator=annotator, now=now, row=claimed)
+    if assignments_expire():  # the pool looked empty: release stale tasks and look again
+        return project, _claim_new(project=project, annotator=annotator)
+    return project, None
+
+
+def _project_of_row(row: tuple) -> tuple[Project, int | None]:
+    """(the project, the caller's open assignment id or None) from a PROJECT_FOR_CALLER_SQL row."""
     project = Project.from_db(connection.alias, PROJECT_FIELDS, row[: len(PROJECT_FIELDS)])
-    own_open_id = row[len(PROJECT_FIELDS)]
-    own = None if own_open_id is None else Assignment.objects.filter(pk=own_open_id).first()
-    return project, _claim(project=project, annotator=annotator, own=own)
+    return project, row[len(PROJECT_FIELDS)]
+
+
+def _open_assignment(assignment_id: int | None) -> Assignment | None:
+    return None if assignment_id is None else Assignment.objects.filter(pk=assignment_id).first()
 
 
 def assignment_claim(*, project: Project, annotator: AbstractBaseUser) -> Task | None:
@@ -212,14 +262,19 @@ def _claim(*, project: Project, annotator: AbstractBaseUser, own: Assignment | N
             return Task(assignment=own, prompt=prompt, completions=completions_in_order(own))
         assignments_expire(assignment_ids=[own.pk])
 
-    global _last_sweep
-    if time.monotonic() - _last_sweep > EXPIRY_SWEEP_SECONDS:
-        _last_sweep = time.monotonic()
-        assignments_expire()
+    _expiry_sweep_if_due()
     task = _claim_new(project=project, annotator=annotator)
     if task is None and assignments_expire():  # the pool looked empty: release stale tasks and look again
         task = _claim_new(project=project, annotator=annotator)
     return task
+
+
+def _expiry_sweep_if_due() -> None:
+    """Release expired assignments if this process has not done so for EXPIRY_SWEEP_SECONDS."""
+    global _last_sweep
+    if time.monotonic() - _last_sweep > EXPIRY_SWEEP_SECONDS:
+        _last_sweep = time.monotonic()
+        assignments_expire()
 
 
 def _claim_new(*, project: Project, annotator: AbstractBaseUser) -> Task | None:
@@ -260,19 +315,21 @@ def _claim_new(*, project: Project, annotator: AbstractBaseUser) -> Task | None:
 
 def _claim_new_postgresql(*, project: Project, annotator: AbstractBaseUser) -> Task | None:
     now = timezone.now()
-    expires_at = now + timedelta(minutes=project.assignment_minutes)
     params = {
         "annotator": annotator.pk,
         "project": project.pk,
         "wanted": project.rankings_per_prompt,
         "shuffle": project.shuffle_completions,
         "now": now,
-        "expires": expires_at,
+        "expires": now + timedelta(minutes=project.assignment_minutes),
     }
     row = fetch_one(name="rankforge_claim", sql=CLAIM_POSTGRESQL_SQL, params=params)
-    if row is None:
-        return None
-    assignment_id, prompt_id, text, context, completions_json = row
+    return None if row is None else _claimed_task(project=project, annotator=annotator, now=now, row=row)
+
+
+def _claimed_task(*, project: Project, annotator: AbstractBaseUser, now: datetime, row: tuple) -> Task:
+    """The Task of a claim's CLAIMED_COLUMNS_SQL."""
+    assignment_id, expires_at, prompt_id, text, context, completions_json = row
     prompt = Prompt(pk=prompt_id, project_id=project.pk, text=text, context=json.loads(context))
     shown = json.loads(completions_json or "[]")
     completions = [Completion(pk=item["id"], prompt_id=prompt_id, text=item["text"]) for item in shown]
@@ -403,12 +460,17 @@ def _submission_clean(
     """(order, flags, comment) checked against the assignment; ValidationError naming the problem."""
     clean_order = order_validate(order=order, completion_ids=assignment.shown_order, allow_ties=assignment.allow_ties)
     clean_flags = flags_validate(flags=flags, completion_ids=assignment.shown_order)
+    return clean_order, clean_flags, _comment_and_seconds_clean(comment=comment, seconds=seconds)
+
+
+def _comment_and_seconds_clean(*, comment: str | None, seconds: float | None) -> str:
+    """The stripped comment; ValidationError if it or ``seconds`` is out of bounds."""
     comment = (comment or "").strip()
     if len(comment) > MAX_COMMENT_CHARS:
         raise ValidationError({"comment": f"is longer than {MAX_COMMENT_CHARS} characters"})
     if seconds is not None and not 0 <= seconds <= MAX_SECONDS:
         raise ValidationError({"seconds": f"must be between 0 and {MAX_SECONDS:.0f}"})
-    return clean_order, clean_flags, comment
+    return comment
 
 
 def _ranking_submit_open(
@@ -420,36 +482,35 @@ def _ranking_submit_open(
     comment: str | None,
     seconds: float | None,
 ) -> Ranking | None:
-    """PostgreSQL, the common case: the caller's open, unexpired task, recorded in one statement
-    without a lock beforehand (``ranking_record_if_open`` decides). None when the task is not
-    open, or stopped being so meanwhile: then ``ranking_submit``'s locked path answers (the
-    stored ranking again, 409, or 400), as it would have from the start.
+    """PostgreSQL, the common case: a well-formed ranking of the caller's open, unexpired task,
+    checked against the task and recorded in one statement (``ranking_record_if_open``) without
+    a read or a lock beforehand. None, with nothing written, for anything else (not the caller's
+    task, not open, another ranking, a wrong order or flag): ``ranking_submit``'s locked path then
+    answers (the stored ranking again, 404, 409 or a 400 naming the problem), as it would have
+    from the start.
     """
-    params = {"assignment": assignment_id}
-    row = fetch_one(name="rankforge_assignment_to_submit", sql=ASSIGNMENT_TO_SUBMIT_SQL, params=params)
-    if row is None or row[0] != annotator.pk:
-        raise Http404("No such task of yours.")
-    annotator_id, prompt_id, state, expires_at, shown_order, allow_ties, project_id = row
-    assignment = Assignment(
-        pk=assignment_id,
-        annotator_id=annotator_id,
-        prompt_id=prompt_id,
-        state=state,
-        expires_at=expires_at,
-        shown_order=json.loads(shown_order),
-    )
-    assignment.allow_ties, assignment.project_id = allow_ties, project_id
-    now = timezone.now()
-    if assignment.state != Assignment.State.OPEN or assignment.expires_at <= now:
+    groups = order_groups(order)
+    if groups is None:
         return None
-    clean_order, clean_flags, comment = _submission_clean(
-        assignment=assignment, order=order, flags=flags, comment=comment, seconds=seconds
+    ranked_ids = [completion_id for group in groups for completion_id in group]
+    try:
+        clean_flags = flags_validate(flags=flags, completion_ids=ranked_ids)
+        comment = _comment_and_seconds_clean(comment=comment, seconds=seconds)
+    except ValidationError:
+        return None
+    recorded = ranking_record_if_open(
+        assignment_id=assignment_id,
+        annotator_id=annotator.pk,
+        order=groups,
+        flags=clean_flags,
+        comment=comment,
+        seconds=seconds,
+        now=timezone.now(),
     )
-    ranking = ranking_record_if_open(
-        assignment=assignment, order=clean_order, flags=clean_flags, comment=comment, seconds=seconds, now=now
-    )
-    if ranking is not None:
-        transaction.on_commit(lambda: _after_submit(ranking_id=ranking.pk, project_id=assignment.project_id))
+    if recorded is None:
+        return None
+    ranking, project_id = recorded
+    transaction.on_commit(lambda: _after_submit(ranking_id=ranking.pk, project_id=project_id))
     return ranking
 
 

@@ -4,17 +4,20 @@ statements they send, and the batched comparison-expansion hook."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from annotate.api import authentication
-from annotate.models import Assignment, Ranking
+from annotate.models import Assignment, Completion, Prompt, Ranking
 from annotate.services import tasks as tasks_service
 from tests.annotate.test_tasks_api import best_first, next_url, submit_url
+from tests.conftest import client_for
 
 User = get_user_model()
 
@@ -93,9 +96,10 @@ def test_the_cache_can_be_turned_off(annotator, annotator_client, project, setti
 
 
 # --- Statements per request -------------------------------------------------------------------
-def test_next_and_submit_send_two_statements_each_on_postgresql(project, make_prompt, annotator_client, monkeypatch):
-    """With the token cached and no expiry sweep due: next = permission check with the caller's open
-    task + the claim; submit = the caller's task + the recording. SQLite takes the ORM way, in a few more."""
+def test_next_and_submit_send_one_statement_each_on_postgresql(project, make_prompt, annotator_client, monkeypatch):
+    """With the token cached and no expiry sweep due: next = the permission check, the caller's open
+    task and the claim in one statement; submit = the checked recording. SQLite takes the ORM way, in a
+    few more."""
     for _ in range(4):
         make_prompt(project, k=5)
     monkeypatch.setattr(tasks_service, "_last_sweep", time.monotonic())  # no expiry sweep due
@@ -110,9 +114,54 @@ def test_next_and_submit_send_two_statements_each_on_postgresql(project, make_pr
     )
     assert answer.status_code == 201
     if connection.vendor == "postgresql":
-        assert (next_statements, submit_statements) == (2, 2)
+        assert (next_statements, submit_statements) == (1, 1)
     else:
         assert next_statements <= 6 and submit_statements <= 6
+
+
+def test_next_releases_the_callers_own_expired_task_and_claims_again(project, make_prompt, annotator_client):
+    """The caller's open task has run out: next expires it and hands out a task again (its row reopened)."""
+    make_prompt(project, k=3)
+    first = annotator_client.get(next_url(project)).json()
+    Assignment.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
+    again = annotator_client.get(next_url(project)).json()
+    assert again["assignment_id"] == first["assignment_id"]
+    assignment = Assignment.objects.get()
+    assert (assignment.state, assignment.expires_at > timezone.now()) == ("open", True)
+    assert Prompt.objects.get().open_assignment_count == 1
+
+
+def test_next_on_an_empty_pool_releases_stale_tasks_of_others(project, make_prompt, annotator_client, admin_client_api):
+    project.rankings_per_prompt = 1
+    project.save()
+    make_prompt(project, k=2)
+    held = admin_client_api.get(next_url(project)).json()
+    assert annotator_client.get(next_url(project)).json()["assignment_id"] is None  # the only slot is held
+    Assignment.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
+    task = annotator_client.get(next_url(project)).json()
+    assert task["assignment_id"] not in (None, held["assignment_id"])
+    assert sorted(Assignment.objects.values_list("state", flat=True)) == ["expired", "open"]
+    assert Prompt.objects.get().open_assignment_count == 1
+
+
+@pytest.mark.parametrize("case", ["tie not allowed", "one missing", "one extra", "another prompt's"])
+def test_a_wrong_order_through_the_one_statement_path_writes_nothing(project, make_prompt, annotator_client, case):
+    """The one-statement submit checks the order against the task in SQL; the answer is the locked path's 400."""
+    prompts = [make_prompt(project, k=3), make_prompt(project, k=2)]
+    task = annotator_client.get(next_url(project)).json()
+    ids = [completion["id"] for completion in task["completions"]]
+    other = next(prompt for prompt in prompts if prompt.pk != task["prompt"]["id"])
+    foreign = list(Completion.objects.filter(prompt=other).values_list("pk", flat=True))
+    order = {
+        "tie not allowed": [ids[:2], ids[2:]],
+        "one missing": [[i] for i in ids[:-1]],
+        "one extra": [[i] for i in ids] + [[foreign[0]]],
+        "another prompt's": [[i] for i in ids[:-1]] + [[foreign[0]]],
+    }[case]
+    answer = annotator_client.post(submit_url(task["assignment_id"]), {"order": order}, format="json")
+    assert answer.status_code == 400 and answer.json()["detail"].startswith("order:"), answer.json()
+    assert not Ranking.objects.exists()
+    assert Assignment.objects.get(pk=task["assignment_id"]).state == "open"
 
 
 # --- The lean views answer as the DRF views do --------------------------------------------------
@@ -188,6 +237,84 @@ def test_staff_use_the_lean_view_on_any_project(project, make_prompt, admin_clie
     assert answer.status_code == 201
     again = admin_client_api.post(submit_url(task["assignment_id"]), {"order": best_first(task)}, format="json")
     assert (again.status_code, again.json()["id"]) == (200, answer.json()["id"])
+
+
+# --- LeanApiMiddleware: the whole stack's answer, without the stack ------------------------------
+LEAN_MIDDLEWARE = "annotate.api.lean.LeanApiMiddleware"
+
+
+def whole_stack(settings, user) -> APIClient:
+    """A client for ``user`` whose requests go through the whole stack (a client loads MIDDLEWARE once)."""
+    settings.MIDDLEWARE = [path for path in settings.MIDDLEWARE if path != LEAN_MIDDLEWARE]
+    return client_for(user)
+
+
+def test_the_lean_middleware_is_first_and_knows_the_two_routes():
+    from django.conf import settings
+
+    from annotate.api.lean import lean_route, lean_routes
+
+    assert settings.MIDDLEWARE[0] == LEAN_MIDDLEWARE
+    routes = lean_routes()
+    assert len(routes) == 2
+    assert lean_route(routes, "/api/v1/projects/12/tasks/next")[1] == {"project_id": 12}
+    assert lean_route(routes, "/api/v1/assignments/7/ranking")[1] == {"assignment_id": 7}
+    for other in ("/api/v1/projects/12/tasks/next/", "/api/v1/projects/x/tasks/next", "/api/v1/assignments/7/skip"):
+        assert lean_route(routes, other) is None
+
+
+def test_lean_answers_skip_the_rest_of_the_stack(project, make_prompt, annotator_client, monkeypatch):
+    from django.contrib.messages.middleware import MessageMiddleware
+
+    calls = []
+    monkeypatch.setattr(MessageMiddleware, "process_request", lambda self, request: calls.append(request.path))
+    make_prompt(project, k=2)
+    assert annotator_client.get(next_url(project)).status_code == 200
+    assert calls == []
+    assert annotator_client.get(f"{next_url(project)}?via=drf").status_code == 200  # not lean: the whole stack
+    assert calls == [next_url(project)]
+
+
+@pytest.mark.parametrize("case", ["next", "no such project", "bad order", "not the caller's"])
+def test_lean_answers_carry_what_the_whole_stack_adds(
+    project, make_prompt, annotator, annotator_client, settings, case
+):
+    """Status, body and every header (security headers, X-Frame-Options, Content-Length) as without the middleware."""
+    make_prompt(project, k=3)
+    task = annotator_client.get(next_url(project)).json()
+    method, url, body = {
+        "next": ("GET", next_url(project), None),
+        "no such project": ("GET", f"/api/v1/projects/{project.pk + 99}/tasks/next", None),
+        "bad order": ("POST", submit_url(task["assignment_id"]), {"order": [[1]]}),
+        "not the caller's": ("POST", submit_url(task["assignment_id"] + 99), {"order": best_first(task)}),
+    }[case]
+
+    def call(client):
+        answer = client.get(url) if method == "GET" else client.post(url, body, format="json")
+        return answer.status_code, answer.content, dict(answer.headers)
+
+    lean = call(annotator_client)
+    assert call(whole_stack(settings, annotator)) == lean
+    assert lean[2]["X-Frame-Options"] == "DENY" and lean[2]["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_submit_answers_with_the_same_headers_either_way(project, make_prompt, annotator, annotator_client, settings):
+    make_prompt(project, k=2)
+    make_prompt(project, k=2)
+    answers = []
+    for client in (annotator_client, "whole stack"):
+        client = whole_stack(settings, annotator) if client == "whole stack" else client
+        task = client.get(next_url(project)).json()
+        answer = client.post(submit_url(task["assignment_id"]), {"order": best_first(task)}, format="json")
+        answers.append((answer.status_code, dict(answer.headers)))
+    assert answers[0] == answers[1] and answers[0][0] == 201
+
+
+def test_with_a_middleware_it_does_not_know_the_lean_middleware_stays_out_of_the_way(settings):
+    from annotate.api.lean import LeanApiMiddleware
+
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.gzip.GZipMiddleware"]
+    assert LeanApiMiddleware(lambda request: None).routes is None
 
 
 # --- The comparison-expansion hook --------------------------------------------------------------
