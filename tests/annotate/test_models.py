@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from annotate.models import Assignment, Ranking, RankingEntry
@@ -48,6 +48,32 @@ def test_it_refuses_a_ranking_entry_for_a_completion_of_another_prompt(project, 
     with pytest.raises(IntegrityError), transaction.atomic():
         # Claiming the other prompt on the entry does not help: the ranking is not of that prompt.
         RankingEntry.objects.create(ranking=ranking, prompt=other_prompt, completion=foreign_completion, rank=0)
+
+
+@pytest.mark.parametrize("missing", ["completion", "ranking", "prompt"])
+def test_it_refuses_a_ranking_entry_naming_a_row_that_does_not_exist(project, make_prompt, annotator, missing):
+    """The composite keys (triggers on SQLite) check existence too: no single-column key is needed."""
+    prompt = make_prompt(project, k=2)
+    assignment = open_assignment(prompt, annotator)
+    ranking = Ranking.objects.create(assignment=assignment, annotator=annotator, prompt=prompt, order=[])
+    fields = {"ranking_id": ranking.pk, "prompt_id": prompt.pk, "completion_id": prompt.completions.first().pk}
+    fields[f"{missing}_id"] += 10_000
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RankingEntry.objects.create(rank=0, **fields)
+    assert not RankingEntry.objects.exists()
+
+
+def test_it_refuses_to_delete_a_ranked_completion_or_a_ranking_with_entries(project, make_prompt, annotator):
+    prompt = make_prompt(project, k=2)
+    assignment = open_assignment(prompt, annotator)
+    ranking = Ranking.objects.create(assignment=assignment, annotator=annotator, prompt=prompt, order=[])
+    completion = prompt.completions.first()
+    RankingEntry.objects.create(ranking=ranking, prompt=prompt, completion=completion, rank=0)
+    for table, row_id in (("annotate_completion", completion.pk), ("annotate_ranking", ranking.pk)):
+        with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table} WHERE id = %s", [row_id])  # past the ORM's PROTECT/CASCADE
+    ranking.delete()  # the ORM deletes the entries first
+    assert not RankingEntry.objects.exists()
 
 
 def test_pairs_of_a_ranking_with_a_tie_skip_the_tied_pair(project, make_prompt, annotator):
