@@ -18,7 +18,7 @@ from django.db import connection, connections
 from django.db.models import Count
 
 from annotate.models import Assignment, Completion, Project, Prompt, Ranking
-from annotate.services.tasks import assignment_claim, assignment_skip, ranking_submit
+from annotate.services.tasks import assignment_claim, assignment_skip, ranking_submit, task_next
 
 pytestmark = [
     pytest.mark.postgres,
@@ -31,7 +31,17 @@ PROMPTS = 30
 WANTED = 3
 
 
-def test_concurrent_annotators_never_over_rank_or_repeat_a_prompt():
+def claim_by_service(project, annotator):
+    return assignment_claim(project=project, annotator=annotator)
+
+
+def claim_by_api_statement(project, annotator):
+    """What the API's next-task endpoint runs: permission check, open task and claim in one statement."""
+    return task_next(project_id=project.pk, annotator=annotator)[1]
+
+
+@pytest.mark.parametrize("claim", [claim_by_service, claim_by_api_statement], ids=["service", "one statement"])
+def test_concurrent_annotators_never_over_rank_or_repeat_a_prompt(claim):
     User = get_user_model()
     project = Project.objects.create(name="Race", rankings_per_prompt=WANTED, min_completions=2)
     annotators = [User.objects.create_user(f"racer{i}") for i in range(THREADS)]
@@ -49,7 +59,7 @@ def test_concurrent_annotators_never_over_rank_or_repeat_a_prompt():
         try:
             start.wait()
             while True:
-                task = assignment_claim(project=project, annotator=annotator)
+                task = claim(project, annotator)
                 if task is None:
                     return
                 with lock:
