@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 
-from django.db import connection
+from django.db import connection, models
 
 _NAMED = re.compile(r"%\((\w+)\)s")
 
@@ -57,3 +57,11 @@ def fetch_one(*, name: str, sql: str, params: Mapping[str, object]) -> tuple | N
         else:
             cursor.execute(sql, params)
         return cursor.fetchone()
+
+
+def model_loaded(model: type[models.Model], **values: object) -> models.Model:
+    """An instance of ``model`` with these field values (attnames: ``id``, ``prompt_id``, ...), as if
+    loaded from the database with only these fields (the others deferred): for rows a statement just
+    returned. About half the CPU of ``model(**values)``, which the hot path builds several of per request."""
+    names = [field.attname for field in model._meta.concrete_fields if field.attname in values]
+    return model.from_db(connection.alias, names, [values[name] for name in names])

@@ -17,7 +17,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from annotate.db import fetch_one
+from annotate.db import fetch_one, model_loaded
 from annotate.models import FLAG_CHOICES, Assignment, Prompt, Ranking, RankingEntry
 
 
@@ -231,8 +231,9 @@ def ranking_record_if_open(
     if row is None:
         return None
     ranking_id, prompt_id, project_id = row
-    ranking = Ranking(
-        pk=ranking_id,
+    ranking = model_loaded(
+        Ranking,
+        id=ranking_id,
         assignment_id=assignment_id,
         annotator_id=annotator_id,
         prompt_id=prompt_id,

@@ -53,7 +53,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.http import Http404
 from django.utils import timezone
 
-from annotate.db import fetch_one
+from annotate.db import fetch_one, model_loaded
 from annotate.models import Assignment, Completion, Project, Prompt, Ranking
 from annotate.selectors import project_rankings_left_forget_one
 from annotate.services.rankings import (
@@ -330,13 +330,16 @@ def _claim_new_postgresql(*, project: Project, annotator: AbstractBaseUser) -> T
 def _claimed_task(*, project: Project, annotator: AbstractBaseUser, now: datetime, row: tuple) -> Task:
     """The Task of a claim's CLAIMED_COLUMNS_SQL."""
     assignment_id, expires_at, prompt_id, text, context, completions_json = row
-    prompt = Prompt(pk=prompt_id, project_id=project.pk, text=text, context=json.loads(context))
-    shown = json.loads(completions_json or "[]")
-    completions = [Completion(pk=item["id"], prompt_id=prompt_id, text=item["text"]) for item in shown]
-    assignment = Assignment(
-        pk=assignment_id,
-        prompt=prompt,
-        annotator=annotator,
+    prompt = model_loaded(Prompt, id=prompt_id, project_id=project.pk, text=text, context=json.loads(context))
+    completions = [
+        model_loaded(Completion, id=item["id"], prompt_id=prompt_id, text=item["text"])
+        for item in json.loads(completions_json or "[]")
+    ]
+    assignment = model_loaded(
+        Assignment,
+        id=assignment_id,
+        prompt_id=prompt_id,
+        annotator_id=annotator.pk,
         state=Assignment.State.OPEN,
         started_at=now,
         expires_at=expires_at,
