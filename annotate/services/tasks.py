@@ -82,13 +82,17 @@ OWN_OPEN_SQL = """
 """
 # The queue: fewest rankings, then fewest open assignments (index prompt_claim_order), among
 # prompts with room left ({wanted}: the project's rankings per prompt) that the caller has not
-# held, ranked or skipped.
+# held, ranked or skipped. "LIMIT 1 OFFSET 0" keeps PostgreSQL from turning NOT EXISTS into an
+# anti-join, which reads all of the caller's assignments on every claim (a cost that grows with
+# their history); as a subquery it is one probe of one_assignment_per_prompt_and_annotator for each
+# prompt the queue walks past, usually one.
 QUEUE_HEAD_SQL = """
     FROM annotate_prompt p
     WHERE p.project_id = %(project)s
       AND p.ranking_count + p.open_assignment_count < {wanted}
       AND NOT EXISTS (SELECT 1 FROM annotate_assignment a
-                       WHERE a.prompt_id = p.id AND a.annotator_id = %(annotator)s AND a.state <> 'expired')
+                       WHERE a.prompt_id = p.id AND a.annotator_id = %(annotator)s AND a.state <> 'expired'
+                       LIMIT 1 OFFSET 0)
     ORDER BY p.ranking_count, p.open_assignment_count, p.id
     LIMIT 1
 """
