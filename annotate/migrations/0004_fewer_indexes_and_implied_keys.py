@@ -2,10 +2,9 @@
 foreign keys, which the composite keys of 0002 imply (see RankingEntry).
 
 SQLite: altering the entry's foreign keys rebuilds its table, which drops 0002's triggers; they
-are created again here. With the foreign keys gone, two more triggers keep SQLite refusing to
-delete a ranking or a completion that entries still name, as PostgreSQL's composite keys do. (A
-later migration that rebuilds annotate_completion or annotate_ranking must create its trigger
-again.)
+are created again here. (Deleting a ranked completion or a ranking with entries is refused there by
+the ORM's PROTECT / CASCADE; a trigger refusing it would also refuse the test runner's flush, which
+empties the tables in name order.)
 """
 
 import django.db.models.deletion
@@ -15,17 +14,6 @@ from importlib import import_module
 from django.db import migrations, models
 
 entry_integrity = import_module("annotate.migrations.0002_ranking_entry_prompt_integrity")
-
-SQLITE_DELETE_GUARDS = {
-    "ranking_delete_with_entries": """
-        CREATE TRIGGER ranking_delete_with_entries BEFORE DELETE ON annotate_ranking
-        WHEN EXISTS (SELECT 1 FROM annotate_rankingentry WHERE ranking_id = OLD.id)
-        BEGIN SELECT RAISE(ABORT, 'ranking has entries: delete them first'); END""",
-    "completion_delete_with_entries": """
-        CREATE TRIGGER completion_delete_with_entries BEFORE DELETE ON annotate_completion
-        WHEN EXISTS (SELECT 1 FROM annotate_rankingentry WHERE completion_id = OLD.id)
-        BEGIN SELECT RAISE(ABORT, 'completion is ranked: it cannot be deleted'); END""",
-}
 
 
 def sqlite_only(function):
@@ -40,17 +28,6 @@ def entry_triggers_create(schema_editor) -> None:
     for drop, create in zip(entry_integrity.SQLITE_BACKWARD, entry_integrity.SQLITE_FORWARD, strict=True):
         schema_editor.execute(drop.replace("DROP TRIGGER", "DROP TRIGGER IF EXISTS"))
         schema_editor.execute(create)
-
-
-def delete_guards_create(schema_editor) -> None:
-    entry_triggers_create(schema_editor)
-    for statement in SQLITE_DELETE_GUARDS.values():
-        schema_editor.execute(statement)
-
-
-def delete_guards_drop(schema_editor) -> None:
-    for name in SQLITE_DELETE_GUARDS:
-        schema_editor.execute(f"DROP TRIGGER IF EXISTS {name}")
 
 
 class Migration(migrations.Migration):
@@ -120,5 +97,5 @@ class Migration(migrations.Migration):
                 to="annotate.ranking",
             ),
         ),
-        migrations.RunPython(sqlite_only(delete_guards_create), sqlite_only(delete_guards_drop)),
+        migrations.RunPython(sqlite_only(entry_triggers_create), migrations.RunPython.noop),
     ]
