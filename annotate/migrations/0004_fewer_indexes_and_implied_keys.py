@@ -7,10 +7,10 @@ the ORM's PROTECT / CASCADE; a trigger refusing it would also refuse the test ru
 empties the tables in name order.)
 """
 
-import django.db.models.deletion
-from django.conf import settings
 from importlib import import_module
 
+import django.db.models.deletion
+from django.conf import settings
 from django.db import migrations, models
 
 entry_integrity = import_module("annotate.migrations.0002_ranking_entry_prompt_integrity")

@@ -59,26 +59,19 @@ def order_validate(*, order: object, completion_ids: Sequence[int], allow_ties: 
 def order_groups(order: object) -> list[list[int]] | None:
     """``order`` as groups of ints if it is well formed (groups of ints, none twice), whatever
     completions it names; None otherwise. A first look for callers that will check the ids
-    elsewhere, e.g. in SQL (``ranking_record_if_open``); ``order_validate`` says what is wrong.
+    elsewhere, e.g. in SQL (``ranking_record_if_open``). ``order_validate`` judges it, against the
+    ids the order names itself, and says what is wrong when the caller asks it properly.
 
     >>> order_groups([[3], 1, [2, 4]])
     [[3], [1], [2, 4]]
     """
-    if not isinstance(order, list) or not order:
+    if not isinstance(order, list):
         return None
-    groups: list[list[int]] = []
-    seen: set[int] = set()
-    for group in order:
-        if not isinstance(group, list):
-            group = [group]
-        if not group:
-            return None
-        for completion_id in group:
-            if not isinstance(completion_id, int) or isinstance(completion_id, bool) or completion_id in seen:
-                return None
-            seen.add(completion_id)
-        groups.append(list(group))
-    return groups
+    named = [completion_id for group in order for completion_id in (group if isinstance(group, list) else [group])]
+    try:
+        return order_validate(order=order, completion_ids=named, allow_ties=True)
+    except (ValidationError, TypeError):  # TypeError: an id that cannot be hashed (a list, an object)
+        return None
 
 
 def flags_validate(*, flags: object, completion_ids: Iterable[int]) -> dict[str, list[str]]:
