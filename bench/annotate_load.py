@@ -275,6 +275,49 @@ def server_pids(server_pid: int, database: str) -> list[int]:
     return pids
 
 
+class ServerCpu:
+    """CPU the server side spends in a window, sampled every ``every`` seconds from a thread.
+
+    Django closes a connection once it is ``CONN_MAX_AGE`` (60 s) old, so in a long run the
+    PostgreSQL backends change under the load: a backend that exits takes its CPU with it, and
+    two snapshots (start, end) would miss it. Each process's figure is the last one read while it
+    lived, minus what it had at the start (0 for one started in the window); a backend that exits
+    loses at most the CPU of its last ``every`` seconds.
+    """
+
+    def __init__(self, server_pid: int, database: str, every: float = 0.25) -> None:
+        self.server_pid, self.database, self.every = server_pid, database, every
+        self.start: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.web_pids: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        for pid in server_pids(self.server_pid, self.database):
+            seconds = cpu_seconds(pid)
+            if seconds:
+                self.last[pid] = seconds
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def begin(self) -> None:
+        self._sample()
+        self.start = dict(self.last)
+        self._thread.start()
+
+    def end(self) -> tuple[float, float]:
+        """(server CPU, of which the web server's) in the window, in seconds."""
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        web_pids = set(server_pids(self.server_pid, "\0no database\0"))
+        used = {pid: seconds - self.start.get(pid, 0.0) for pid, seconds in self.last.items()}
+        return sum(used.values()), sum(seconds for pid, seconds in used.items() if pid in web_pids)
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
@@ -367,14 +410,12 @@ def load_test(args: argparse.Namespace, name: str, url: str) -> int:
         # CPU the server side (web + database) spends in the measured window: a figure that
         # does not depend on what else the machine is running.
         time.sleep(max(0.0, count_from - time.monotonic()))
-        cpu_start = {pid: cpu_seconds(pid) for pid in server_pids(server.pid, name)}
+        meter = ServerCpu(server.pid, name)
+        meter.begin()
         client_cpu_start = sum(cpu_seconds(client.pid) for client in clients)
         time.sleep(max(0.0, stop_at - time.monotonic()))
-        cpu_end = {pid: cpu_seconds(pid) for pid in server_pids(server.pid, name)}
+        server_cpu, web_cpu = meter.end()
         client_cpu = sum(cpu_seconds(client.pid) for client in clients) - client_cpu_start
-        web_pids = set(server_pids(server.pid, "\0no database\0"))
-        web_cpu = sum(cpu_end[pid] - cpu_start.get(pid, 0.0) for pid in cpu_end if pid in web_pids)
-        server_cpu = sum(cpu_end[pid] - cpu_start.get(pid, 0.0) for pid in cpu_end)
         merged = [results.get() for _ in clients]
         for client in clients:
             client.join()
