@@ -3,7 +3,7 @@ the web server + PostgreSQL for a fixed time, then the database is checked.
 
     .venv/bin/python bench/annotate_load.py                       # 50 annotators, 20 s, flat out
     .venv/bin/python bench/annotate_load.py --rate 300            # paced: 300 rankings/s offered
-    .venv/bin/python bench/annotate_load.py --annotators 16 --seconds 5 --prompts 500   # quick
+    .venv/bin/python bench/annotate_load.py --annotators 16 --seconds 5 --prompts 3000  # quick
     .venv/bin/python bench/annotate_load.py --rate 300 --server gunicorn                # the other server
 
 What it does:
@@ -17,12 +17,15 @@ What it does:
    order) for ``--seconds``, after ``--warmup`` seconds not counted. Without ``--rate`` they
    go flat out (a closed loop: latency then grows with the number of clients); with ``--rate``
    each annotator paces itself so that together they offer that many rankings per second;
+   With ``--worker`` (needs ``--redis-url``) a Celery worker (``-Q default``, one process, as
+   ``make up`` runs it) expands the rankings into comparisons on the same two cores while they come in;
 4. prints requests/s, submitted rankings/s and p50/p99/max latency per endpoint;
    The CPU the server (the web server's processes + the scratch database's PostgreSQL backends) and the client
    processes used in the measured window is printed per ranking;
 5. stops the server and checks: no prompt has more rankings than wanted, every ranking a
    client was told about (201) is stored and nothing else is, no annotator ranked a prompt
-   twice, the prompt counters equal the rows, and no request failed. Exits 1 otherwise.
+   twice, the prompt counters equal the rows, and no request failed; with ``--worker``, after the
+   queue has drained, every ranking has its C(K,2) comparisons. Exits 1 otherwise.
 Then drops the scratch database (``--keep`` keeps it). Figures: docs/BENCHMARKS.md.
 """
 
@@ -79,6 +82,39 @@ def server_start(args: argparse.Namespace, env: dict[str, str], port: int) -> su
     return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
 
 
+def worker_start(env: dict[str, str]) -> subprocess.Popen:
+    """A Celery worker on the ``default`` queue (the comparison expansions), one process."""
+    command = [
+        str(ROOT / ".venv" / "bin" / "celery"), "-A", "config", "worker",
+        "-Q", "default", "--concurrency", "1", "--loglevel", "WARNING",
+    ]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
+
+
+def comparisons_wait(project_id: int, k: int, timeout: float = 60.0) -> tuple[float, int, int, list[str]]:
+    """Waits until every ranking of the project has its C(K,2) comparisons (the worker has caught
+    up); returns (seconds waited, rankings, comparisons, problems)."""
+    from django.db.models import Count
+
+    from annotate.models import Ranking
+
+    began = time.monotonic()
+    while True:
+        counts = list(
+            Ranking.objects.filter(prompt__project_id=project_id)
+            .annotate(n=Count("comparisons"))
+            .values_list("n", flat=True)
+        )
+        short = sum(1 for n in counts if n != k * (k - 1) // 2)
+        if not short or time.monotonic() - began > timeout:
+            break
+        time.sleep(0.2)
+    problems = (
+        [f"{short} rankings lack their {k * (k - 1) // 2} comparisons {timeout:.0f} s after the run"] if short else []
+    )
+    return time.monotonic() - began, len(counts), sum(counts), problems
+
+
 def server_wait(port: int, token: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -99,7 +135,8 @@ def setup_data(args: argparse.Namespace) -> tuple[int, list[str]]:
     from django.contrib.auth.hashers import make_password
     from rest_framework.authtoken.models import Token
 
-    from annotate.models import Completion, Project, Prompt
+    from annotate.models import Project
+    from annotate.services.imports import prompts_import
 
     User = get_user_model()
     project = Project.objects.create(
@@ -112,18 +149,15 @@ def setup_data(args: argparse.Namespace) -> tuple[int, list[str]]:
     Token.objects.bulk_create(tokens)
     rng = random.Random(20261126)
     words = ["the", "model", "answer", "is", "helpful", "harmless", "correct", "short", "long", "reply", "ranking"]
-    prompts = Prompt.objects.bulk_create(
-        Prompt(project=project, text=" ".join(rng.choices(words, k=25)), external_id=f"p{i}")
+    records = [
+        {
+            "id": f"p{i}",
+            "prompt": " ".join(rng.choices(words, k=25)),
+            "completions": [f"{position}. " + " ".join(rng.choices(words, k=60)) for position in range(args.k)],
+        }
         for i in range(args.prompts)
-    )
-    Completion.objects.bulk_create(
-        (
-            Completion(prompt=prompt, text=f"{position}. " + " ".join(rng.choices(words, k=60)), position=position)
-            for prompt in prompts
-            for position in range(args.k)
-        ),
-        batch_size=5000,
-    )
+    ]
+    prompts_import(project=project, source=records, format="jsonl")  # as an admin's import (ANALYZE included)
     return project.pk, [token.key for token in tokens]
 
 
@@ -375,7 +409,9 @@ def load_test(args: argparse.Namespace, name: str, url: str) -> int:
     os.environ.pop("REDIS_URL", None)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     sys.path.insert(0, str(ROOT))
-    server = None
+    server = worker = None
+    worker_cpu = 0.0
+    drained: tuple[float, int, int, list[str]] | None = None
     try:
         subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
         import django
@@ -389,6 +425,11 @@ def load_test(args: argparse.Namespace, name: str, url: str) -> int:
         port = free_port()
         server = server_start(args, env, port)
         server_wait(port, tokens[0])
+        if args.worker:
+            import redis
+
+            redis.Redis.from_url(args.redis_url).delete("default")  # nothing left from an earlier run
+            worker = worker_start(env)
 
         period = args.annotators / args.rate if args.rate else 0.0
         start_at = time.monotonic() + 1.0
@@ -412,18 +453,26 @@ def load_test(args: argparse.Namespace, name: str, url: str) -> int:
         time.sleep(max(0.0, count_from - time.monotonic()))
         meter = ServerCpu(server.pid, name)
         meter.begin()
+        worker_meter = ServerCpu(worker.pid, "\0no database\0") if worker else None
+        if worker_meter:
+            worker_meter.begin()
         client_cpu_start = sum(cpu_seconds(client.pid) for client in clients)
         time.sleep(max(0.0, stop_at - time.monotonic()))
         server_cpu, web_cpu = meter.end()
+        if worker_meter:
+            worker_cpu = worker_meter.end()[0]
         client_cpu = sum(cpu_seconds(client.pid) for client in clients) - client_cpu_start
         merged = [results.get() for _ in clients]
         for client in clients:
             client.join()
         load_after = os.getloadavg()
+        if worker:
+            drained = comparisons_wait(project_id, args.k)
     finally:
-        if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+        for process in (server, worker):
+            if process is not None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=30)
 
     latencies = {kind: [value for part in merged for value in part[kind]] for kind in ("next", "submit")}
     statuses: dict[str, int] = {}
@@ -457,7 +506,13 @@ def load_test(args: argparse.Namespace, name: str, url: str) -> int:
             f"ranking (next + submit): {os.cpu_count() / per_ranking:.0f} rankings/s if it had all "
             f"{os.cpu_count()} CPUs to itself; web {web_cpu / measured_rankings * 1000:.1f} ms, "
             f"database {(server_cpu - web_cpu) / measured_rankings * 1000:.1f} ms"
+            + (" (the worker's queries included)" if args.worker else "")
         )
+        if args.worker:
+            print(
+                f"worker CPU (the Celery worker's processes) {worker_cpu:.1f} s = "
+                f"{worker_cpu / measured_rankings * 1000:.2f} ms per ranking"
+            )
         print(
             f"client CPU (the load generator's processes) {client_cpu:.1f} s = "
             f"{client_cpu / measured_rankings * 1000:.1f} ms per ranking"
@@ -465,10 +520,14 @@ def load_test(args: argparse.Namespace, name: str, url: str) -> int:
 
     problems = verify(project_id, args.wanted, ranking_ids)
     problems += [f"{len(errors)} failed requests, e.g. {errors[0]}"] if errors else []
+    if drained:
+        waited, rankings, comparisons, missing = drained
+        print(f"worker: {comparisons} comparisons for {rankings} rankings, all in {waited:.1f} s after the run")
+        problems += missing
     from django.db import connection
 
     connection.close()
-    if args.redis_url:  # the expansions the server queued: nobody will run them
+    if args.redis_url and not args.worker:  # the expansions the server queued: nobody will run them
         import redis
 
         queue = redis.Redis.from_url(args.redis_url)
@@ -477,7 +536,7 @@ def load_test(args: argparse.Namespace, name: str, url: str) -> int:
             f"{args.redis_url} (deleted)"
         )
         queue.delete("default")
-    else:
+    elif not args.redis_url:
         print("hook: comparisons expanded inside each submit request (no broker)")
     if args.keep:
         print(f"kept database {name}")
@@ -491,7 +550,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured time")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds run first, not counted")
     parser.add_argument("--rate", type=float, default=0.0, help="rankings/s offered in total (0 = flat out)")
-    parser.add_argument("--prompts", type=int, default=6000)
+    parser.add_argument("--prompts", type=int, default=10000)
     parser.add_argument("--k", type=int, default=4, help="completions per prompt")
     parser.add_argument("--wanted", type=int, default=3, help="rankings wanted per prompt")
     parser.add_argument("--workers", type=int, default=2, help="web server worker processes")
@@ -506,8 +565,15 @@ def main() -> int:
         help="broker for the ranking_submitted hook (comparisons); the server only enqueues, no worker runs "
         "(default: none, so the hook's Celery task runs inside the submit request, as without Redis)",
     )
+    parser.add_argument(
+        "--worker",
+        action="store_true",
+        help="run a Celery worker that expands the rankings into comparisons as they come (needs --redis-url)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
+    if args.worker and not args.redis_url:
+        parser.error("--worker needs --redis-url (the broker the server sends the expansions to)")
 
     base_url = os.environ.get("DATABASE_URL") or DEFAULT_BASE_URL
     name = f"rankforge_bench_annotate_{os.getpid()}"

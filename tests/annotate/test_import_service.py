@@ -449,3 +449,57 @@ def test_postgresql_writes_prompts_and_completions_with_copy(project):
     assert Completion.objects.create(prompt=later, text="x").pk > max(
         Completion.objects.values_list("pk", flat=True)[:4]
     )
+
+
+# --- statistics after a large import (PostgreSQL) --------------------------------------------
+
+
+def claim_plan(project: Project, annotator) -> str:
+    """The generic plan of task_next's prepared statement (what a connection keeps after five runs),
+    the part that picks the prompt ("CTE claimed")."""
+    from django.utils import timezone
+
+    from annotate.db import _positional
+    from annotate.services.tasks import TASK_NEXT_POSTGRESQL_SQL
+
+    text, names = _positional(TASK_NEXT_POSTGRESQL_SQL)
+    params = {"project": project.pk, "user": annotator.pk, "staff": False, "annotator": annotator.pk}
+    params["now"] = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")  # until the test's transaction ends
+        cursor.execute(f"PREPARE claim_plan_probe AS {text}")
+        try:
+            placeholders = ", ".join(["%s"] * len(names))
+            cursor.execute(f"EXPLAIN EXECUTE claim_plan_probe ({placeholders})", [params[name] for name in names])
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("DEALLOCATE claim_plan_probe")
+    return plan.split("CTE claimed", 1)[1].split("CTE shown", 1)[0]
+
+
+def test_a_large_import_gives_the_claim_a_plan_that_walks_the_queue_index(project, annotator):
+    """Without statistics PostgreSQL planned the claim as "read every prompt of the project, then
+    sort" (5 ms a claim at 3,000 prompts, and growing); the import's ANALYZE keeps it a walk of
+    prompt_claim_order that stops at the first free prompt. (Fails with statistics_refresh off.)"""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's planner")
+    prompts_import(project=project, source=[{"prompt": f"Question {i}", "completions": FOUR} for i in range(3000)])
+    plan = claim_plan(project, annotator)
+    assert "Index Scan using prompt_claim_order" in plan, plan
+    assert "Sort" not in plan, plan
+
+
+def test_statistics_are_refreshed_after_imports_that_grow_the_table_by_a_tenth(project):
+    from annotate.services.imports import ANALYZE_AFTER_PROMPTS, statistics_refresh
+
+    if connection.vendor != "postgresql":
+        assert not statistics_refresh(prompts_created=10**6, rankings=True)  # nothing to do elsewhere
+        return
+    assert not statistics_refresh(prompts_created=ANALYZE_AFTER_PROMPTS - 1, rankings=False)
+    prompts_import(project=project, source=[{"prompt": f"Question {i}", "completions": FOUR} for i in range(2000)])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'annotate_prompt'::regclass")
+        counted = cursor.fetchone()[0]
+    assert counted == Prompt.objects.count() == 2000  # the import analyzed the table (all of it: it is small)
+    assert not statistics_refresh(prompts_created=199, rankings=False)  # under a tenth of what was counted
+    assert statistics_refresh(prompts_created=200, rankings=False)
