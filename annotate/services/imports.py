@@ -152,8 +152,9 @@ def prompts_import(
 def statistics_refresh(*, prompts_created: int, rankings: bool) -> bool:
     """PostgreSQL: ``ANALYZE`` the tables an import just filled, as after any bulk load, when it
     added at least ``ANALYZE_AFTER_PROMPTS`` prompts and a tenth of what the statistics last counted
-    (autovacuum's own rule, which it applies only once it comes round, and not at all where it is
-    off). Returns whether it ran.
+    (close to autovacuum's rule, 50 rows and a tenth, which it applies only once it comes round and
+    not at all where it is off). Returns whether it ran. Without the right to analyze a table
+    (not its owner) PostgreSQL skips it with a warning; the import stands.
 
     The task loop's statements are prepared once per connection and keep a generic plan, made from
     the tables' statistics. Without statistics for a project's prompts PostgreSQL guesses 0.5 % of
