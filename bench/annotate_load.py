@@ -44,6 +44,7 @@ import subprocess
 import sys
 import threading
 import time
+from math import comb
 from pathlib import Path
 
 from scratch import free_port, scratch_database
@@ -98,6 +99,7 @@ def comparisons_wait(project_id: int, k: int, timeout: float = 60.0) -> tuple[fl
 
     from annotate.models import Ranking
 
+    pairs = comb(k, 2)
     began = time.monotonic()
     while True:
         counts = list(
@@ -105,13 +107,11 @@ def comparisons_wait(project_id: int, k: int, timeout: float = 60.0) -> tuple[fl
             .annotate(n=Count("comparisons"))
             .values_list("n", flat=True)
         )
-        short = sum(1 for n in counts if n != k * (k - 1) // 2)
+        short = sum(1 for n in counts if n != pairs)
         if not short or time.monotonic() - began > timeout:
             break
         time.sleep(0.2)
-    problems = (
-        [f"{short} rankings lack their {k * (k - 1) // 2} comparisons {timeout:.0f} s after the run"] if short else []
-    )
+    problems = [f"{short} rankings lack their {pairs} comparisons {timeout:.0f} s after the run"] if short else []
     return time.monotonic() - began, len(counts), sum(counts), problems
 
 
@@ -295,11 +295,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def server_pids(server_pid: int, database: str) -> list[int]:
-    """The web server's main process and workers, and the PostgreSQL backends serving the scratch database."""
-    pids = [server_pid]
-    for children in Path(f"/proc/{server_pid}/task").glob("*/children"):
+def process_pids(main_pid: int, database: str | None = None) -> list[int]:
+    """A process and its children (the web server's workers, the Celery worker's pool) and, if
+    ``database`` is given, the PostgreSQL backends serving that database."""
+    pids = [main_pid]
+    for children in Path(f"/proc/{main_pid}/task").glob("*/children"):
         pids += [int(pid) for pid in children.read_text().split()]
+    if database is None:
+        return pids
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             if database.encode() in cmdline.read_bytes() and b"postgres" in cmdline.read_bytes():
@@ -309,8 +312,9 @@ def server_pids(server_pid: int, database: str) -> list[int]:
     return pids
 
 
-class ServerCpu:
-    """CPU the server side spends in a window, sampled every ``every`` seconds from a thread.
+class CpuMeter:
+    """CPU a process tree (and, with ``database``, that database's PostgreSQL backends) spends in a
+    window, sampled every ``every`` seconds from a thread.
 
     Django closes a connection once it is ``CONN_MAX_AGE`` (60 s) old, so in a long run the
     PostgreSQL backends change under the load: a backend that exits takes its CPU with it, and
@@ -319,16 +323,15 @@ class ServerCpu:
     loses at most the CPU of its last ``every`` seconds.
     """
 
-    def __init__(self, server_pid: int, database: str, every: float = 0.25) -> None:
-        self.server_pid, self.database, self.every = server_pid, database, every
+    def __init__(self, main_pid: int, database: str | None = None, every: float = 0.25) -> None:
+        self.main_pid, self.database, self.every = main_pid, database, every
         self.start: dict[int, float] = {}
         self.last: dict[int, float] = {}
-        self.web_pids: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _sample(self) -> None:
-        for pid in server_pids(self.server_pid, self.database):
+        for pid in process_pids(self.main_pid, self.database):
             seconds = cpu_seconds(pid)
             if seconds:
                 self.last[pid] = seconds
@@ -343,13 +346,13 @@ class ServerCpu:
         self._thread.start()
 
     def end(self) -> tuple[float, float]:
-        """(server CPU, of which the web server's) in the window, in seconds."""
+        """(CPU in the window, of which the process tree's own), in seconds."""
         self._stop.set()
         self._thread.join()
         self._sample()
-        web_pids = set(server_pids(self.server_pid, "\0no database\0"))
+        tree = set(process_pids(self.main_pid))
         used = {pid: seconds - self.start.get(pid, 0.0) for pid, seconds in self.last.items()}
-        return sum(used.values()), sum(seconds for pid, seconds in used.items() if pid in web_pids)
+        return sum(used.values()), sum(seconds for pid, seconds in used.items() if pid in tree)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -451,9 +454,9 @@ def load_test(args: argparse.Namespace, name: str, url: str) -> int:
         # CPU the server side (web + database) spends in the measured window: a figure that
         # does not depend on what else the machine is running.
         time.sleep(max(0.0, count_from - time.monotonic()))
-        meter = ServerCpu(server.pid, name)
+        meter = CpuMeter(server.pid, name)
         meter.begin()
-        worker_meter = ServerCpu(worker.pid, "\0no database\0") if worker else None
+        worker_meter = CpuMeter(worker.pid) if worker else None
         if worker_meter:
             worker_meter.begin()
         client_cpu_start = sum(cpu_seconds(client.pid) for client in clients)
@@ -562,8 +565,8 @@ def main() -> int:
     parser.add_argument(
         "--redis-url",
         default="",
-        help="broker for the ranking_submitted hook (comparisons); the server only enqueues, no worker runs "
-        "(default: none, so the hook's Celery task runs inside the submit request, as without Redis)",
+        help="broker for the ranking_submitted hook (comparisons); the server only enqueues, and no worker runs "
+        "unless --worker (default: none, so the hook's Celery task runs inside the submit request, as without Redis)",
     )
     parser.add_argument(
         "--worker",
