@@ -72,10 +72,11 @@ def free_port() -> int:
 
 
 def shared_data_file(relative: str) -> Path:
-    """``relative`` (e.g. "oasst_en100/en_100_tree.jsonl") under the shared data folder: ``RANKFORGE_DATA_DIR``,
-    else ``/work/shared/data``, else ``shared/data`` in the repository."""
-    roots = [os.environ.get("RANKFORGE_DATA_DIR") or "", "/work/shared/data", str(ROOT / "shared" / "data")]
-    for candidate in (Path(root) / relative for root in roots if root):
-        if candidate.exists():
-            return candidate
-    raise SystemExit(f"{relative} not found in the shared data folder (set RANKFORGE_DATA_DIR)")
+    """``relative`` (e.g. "oasst_en100/en_100_tree.jsonl") under the shipped data (``annotate/fixtures``,
+    or ``RANKFORGE_DATA_DIR`` where set)."""
+    from rewardtrain.core.config import shipped_data_dir
+
+    candidate = shipped_data_dir() / relative
+    if not candidate.exists():
+        raise SystemExit(f"{relative} not found under {shipped_data_dir()} (RANKFORGE_DATA_DIR)")
+    return candidate

@@ -1,7 +1,7 @@
 """TRL's RewardTrainer against RankForge's grouped trainer: same backbone, data, max length and epochs.
 
 Data: K-wise rankings built deterministically from real text, the Anthropic HH-RLHF helpful test split
-(``/work/shared/data/hh_rlhf``). Each group is one single-turn prompt with K = 4..9 completions (cycling,
+(``annotate/fixtures/hh_rlhf``). Each group is one single-turn prompt with K = 4..9 completions (cycling,
 mean 6.5): the human-preferred reply, the rejected reply, then K - 2 replies written for other prompts,
 ranked below both by how many words they share with the prompt (more on-topic ranks higher). Every
 text is short enough that prompt + reply fits ``--max-length``, so TRL drops nothing and both trainers

@@ -22,8 +22,8 @@ Example (a few seconds on a laptop CPU; the default backbone ships with the
     from rewardtrain.core.train import train
 
     records = [RankedRecord(prompt="2+2?", completions=["4", "5", "22"], order=[[0], [2], [1]])] * 8
-    result = train(TrainConfig(epochs=1), records, out_dir="/tmp/rm")
-    RewardScorer.load("/tmp/rm").score([{"prompt": "2+2?", "completions": ["4", "5"]}])
+    result = train(TrainConfig(epochs=1), records, out_dir="artifacts/rm")
+    RewardScorer.load("artifacts/rm").score([{"prompt": "2+2?", "completions": ["4", "5"]}])
 
 This package imports nothing heavy at import time; each submodule imports what it needs.
 """

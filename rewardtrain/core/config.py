@@ -34,11 +34,22 @@ def default_model_path() -> str:
     return str(Path(next(iter(spec.submodule_search_locations))) / "model")
 
 
+def shipped_data_dir() -> Path:
+    """The real human preference data the tests, the benchmarks and the demo use.
+
+    ``RANKFORGE_DATA_DIR`` (a folder holding ``oasst_en100/`` and ``hh_rlhf/``) replaces the copy the
+    repository ships under ``annotate/fixtures/`` (each folder with its license and a README of its counts).
+    """
+    if os.environ.get("RANKFORGE_DATA_DIR"):
+        return Path(os.environ["RANKFORGE_DATA_DIR"])
+    return Path(__file__).resolve().parents[2] / "annotate" / "fixtures"
+
+
 @dataclass
 class TrainConfig:
     """Everything that decides what a training run produces. Defaults are the tuned recipe.
 
-    The defaults were chosen on the Open Assistant rankings in ``data/oasst_en100`` with the shipped MiniLM
+    The defaults were chosen on the Open Assistant rankings in ``annotate/fixtures/oasst_en100`` with the shipped MiniLM
     (docs/BENCHMARKS.md): the best of 9 recipes, level with the "longer reply wins" baseline on
     held-out prompts over two splits (66.4% vs 66.1%); higher learning rates and shorter inputs did worse.
     """

@@ -6,7 +6,7 @@ Example (CPU, about a minute with the shipped MiniLM)::
     from rewardtrain.core.data import load_oasst_trees
     from rewardtrain.core.train import train
 
-    records = load_oasst_trees("/work/shared/data/oasst_en100/en_100_tree.jsonl")
+    records = load_oasst_trees("annotate/fixtures/oasst_en100/en_100_tree.jsonl")
     result = train(TrainConfig(), records, out_dir="artifacts/oasst-rm", on_progress=print)
     result.metrics["pairwise_accuracy"], result.metrics["length_baseline_accuracy"]
 

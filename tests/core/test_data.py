@@ -132,7 +132,6 @@ def test_a_bad_pairwise_line_names_its_line(tmp_path):
         load_records(path)
 
 
-@pytest.mark.skipif(DATA is None, reason="no copy of the shared data on this machine")
 def test_open_assistant_trees_give_the_documented_counts():
     records = load_oasst_trees(DATA / "oasst_en100" / "en_100_tree.jsonl")
     assert len(records) == 212
