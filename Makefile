@@ -41,6 +41,10 @@ test: install-dev browser
 	  env -u DATABASE_URL -u REDIS_URL VAR_DIR=$$(mktemp -d) $(PY) -m pytest -q -m "not browser and not postgres and not redis and not slow" tests/annotate tests/rewardtrain; \
 	fi
 
+# Every benchmark in a quick mode from a fresh clone, each one's headline figure at the end.
+bench-quick: install-dev
+	$(PY) bench/quick.py
+
 lint: install-dev
 	$(VENV)/bin/ruff check .
 

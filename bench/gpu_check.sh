@@ -5,8 +5,8 @@
 #
 # Assumes: python3 (3.11+) with a CUDA build of torch==2.13.0 already installed (never installs torch).
 # Other Python packages: if missing, installed offline from wheels in ./.whl (pip --no-index), the exact
-# pins of requirements*.txt. Data: ./shared/data or /work/shared/data, or DATA_DIR=...; without it the
-# real-data steps are skipped. Steps, each printed with its timing:
+# pins of requirements*.txt. Data: the copy the repository ships (annotate/fixtures), or DATA_DIR=... (a
+# folder with oasst_en100/ and hh_rlhf/). Steps, each printed with its timing:
 #   1. machine and library versions;
 #   2. pytest tests/core with the tiny models trained on CUDA (RANKFORGE_TEST_DEVICE=cuda);
 #   3. CLI smoke: train (default recipe) on the Open Assistant rankings, evaluate, score -- on CUDA;
@@ -41,11 +41,9 @@ if ! $PY -c "import $(echo $needed | tr ' ' ',')" 2>/dev/null; then
 fi
 $PY -c "import transformers, trl, peft, torch; print('transformers', transformers.__version__, 'trl', trl.__version__, 'peft', peft.__version__, 'bf16', torch.cuda.is_bf16_supported())"
 
-DATA_DIR=${DATA_DIR:-}
-for candidate in shared/data /work/shared/data; do
-    if [ -z "$DATA_DIR" ] && [ -f "$candidate/oasst_en100/en_100_tree.jsonl" ]; then DATA_DIR=$candidate; fi
-done
-echo "data: ${DATA_DIR:-not found (real-data steps skipped)}"
+DATA_DIR=${DATA_DIR:-annotate/fixtures}
+[ -f "$DATA_DIR/oasst_en100/en_100_tree.jsonl" ] || { echo "FATAL: no oasst_en100 under $DATA_DIR"; exit 1; }
+echo "data: $DATA_DIR"
 export RANKFORGE_DATA_DIR=${DATA_DIR}
 
 step "pytest tests/core on CUDA (no Django needed: the repository's top conftest is not loaded)"
