@@ -62,8 +62,6 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # The annotator loop's token requests (next task, submit) skip the rest when answered lean.
-    "annotate.api.lean.LeanApiMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -57,13 +57,6 @@ def token_user(*, key: str) -> tuple[object, object] | None:
     return token.user, token
 
 
-def token_user_cached(*, key: str):
-    """The user of ``key`` if this process holds a fresh entry for it (only active users are kept),
-    else None: then ``token_user`` reads the database."""
-    cached = _tokens.get(key)
-    return cached[1] if cached is not None and cached[0] > monotonic() else None
-
-
 class CachedTokenAuthentication(TokenAuthentication):
     """``Authorization: Token <key>``, as DRF's, with the token read at most every few seconds per process."""
 

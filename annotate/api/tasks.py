@@ -9,17 +9,14 @@
 
 These are the hottest endpoints of the product (every annotator, every task), so answers are
 built as plain dicts from the rows the services already loaded; serializers only check input
-and describe the schema. Next and submit from token callers are answered by a lean front
-(``annotate.api.lean``) that skips DRF's request machinery; everything else reaches the DRF views.
+and describe the schema. On PostgreSQL next and submit are one statement each
+(``annotate.services.tasks``); they go through DRF and the whole middleware stack like every other
+view, so throttling, headers and logging apply to them as well.
 """
 
 from __future__ import annotations
 
-import json
-import math
-
 from django.contrib.auth.models import AbstractBaseUser
-from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -27,7 +24,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.api.errors import Conflict
-from annotate.api.lean import api_json, lean_api_view
 from annotate.api.permissions import project_for_request
 from annotate.models import FLAG_CHOICES, Assignment, Project, Ranking
 from annotate.selectors import annotator_task_progress
@@ -197,70 +193,3 @@ class AssignmentSkipApi(APIView):
         except RankingConflict as conflict:
             raise Conflict(str(conflict)) from conflict
         return Response({"id": assignment.pk, "state": assignment.state, "skip_reason": assignment.skip_reason})
-
-
-# --- The lean front of next and submit (annotate.api.lean): token callers, the plain case ------
-def _task_next_lean(request: HttpRequest, user: AbstractBaseUser, *, allow: str, project_id: int) -> HttpResponse:
-    project, task = task_next(project_id=project_id, annotator=user)  # Http404 for outsiders
-    return api_json(task_answer(project=project, task=task), allow=allow)
-
-
-MAX_PLAIN_BODY_BYTES = 64 * 1024  # a ranking of 16 completions with flags is ~1 KB
-
-
-def _strict_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _plain_submit_body(request: HttpRequest) -> dict | None:
-    """The submit body as ``RankingSubmitApi.InputSerializer`` would validate it, if it is the
-    plain case (a JSON object with an order, and flags, an empty comment and a finite
-    non-negative number of seconds if any); None for anything else, left to the serializer."""
-    if request.content_type != "application/json" or request.content_params.get("charset", "utf-8").lower() not in (
-        "utf-8",
-        "utf8",
-    ):
-        return None
-    length = request.META.get("CONTENT_LENGTH") or "0"
-    if not length.isdigit() or int(length) > MAX_PLAIN_BODY_BYTES:
-        return None  # DRF's parser streams what request.body might refuse
-    try:
-        body = json.loads(request.body, parse_constant=_strict_constant)
-    except ValueError:
-        return None
-    if not isinstance(body, dict) or body.get("order") is None or ("flags" in body and body["flags"] is None):
-        return None
-    data = {"order": body["order"]}
-    if "flags" in body:
-        data["flags"] = body["flags"]
-    if "comment" in body:
-        if body["comment"] != "":
-            return None
-        data["comment"] = ""
-    if "seconds" in body:
-        seconds = body["seconds"]
-        if seconds is not None:
-            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-                return None
-            seconds = float(seconds)
-            if not math.isfinite(seconds) or seconds < 0:
-                return None
-        data["seconds"] = seconds
-    return data
-
-
-def _ranking_submit_lean(
-    request: HttpRequest, user: AbstractBaseUser, *, allow: str, assignment_id: int
-) -> HttpResponse | None:
-    data = _plain_submit_body(request)
-    if data is None:
-        return None  # RankingSubmitApi answers, with the serializer's messages
-    try:
-        ranking, created = ranking_submit(assignment_id=assignment_id, annotator=user, **data)
-    except RankingConflict as conflict:
-        raise Conflict(str(conflict)) from conflict
-    return api_json(ranking_answer(ranking), status=201 if created else 200, allow=allow)
-
-
-task_next_view = lean_api_view(TaskNextApi, method="GET", handler=_task_next_lean)
-ranking_submit_view = lean_api_view(RankingSubmitApi, method="POST", handler=_ranking_submit_lean)

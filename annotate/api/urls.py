@@ -14,8 +14,8 @@ urlpatterns: list = [
     ),
     path("projects/<int:project_id>/progress", projects.ProjectProgressApi.as_view(), name="api-project-progress"),
     path("projects/<int:project_id>/prompts", imports.ProjectPromptsApi.as_view(), name="api-project-prompts"),
-    path("projects/<int:project_id>/tasks/next", tasks.task_next_view, name="api-task-next"),
+    path("projects/<int:project_id>/tasks/next", tasks.TaskNextApi.as_view(), name="api-task-next"),
     path("projects/<int:project_id>/tasks/progress", tasks.TaskProgressApi.as_view(), name="api-task-progress"),
-    path("assignments/<int:assignment_id>/ranking", tasks.ranking_submit_view, name="api-ranking-submit"),
+    path("assignments/<int:assignment_id>/ranking", tasks.RankingSubmitApi.as_view(), name="api-ranking-submit"),
     path("assignments/<int:assignment_id>/skip", tasks.AssignmentSkipApi.as_view(), name="api-assignment-skip"),
 ]

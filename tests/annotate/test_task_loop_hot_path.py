@@ -1,5 +1,5 @@
-"""The annotator loop's hot path (issue 3): the token cache, the lean next/submit views, the
-statements they send, and the batched comparison-expansion hook."""
+"""The annotator loop's hot path (issue 3): the token cache, the one statement next and submit
+send, their one request path (issue 13), and the batched comparison-expansion hook."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from annotate.api import authentication
 from annotate.models import Assignment, Completion, Prompt, Ranking
 from annotate.services import tasks as tasks_service
 from tests.annotate.test_tasks_api import best_first, next_url, submit_url
-from tests.conftest import client_for
 
 User = get_user_model()
 
@@ -164,23 +163,31 @@ def test_a_wrong_order_through_the_one_statement_path_writes_nothing(project, ma
     assert Assignment.objects.get(pk=task["assignment_id"]).state == "open"
 
 
-# --- The lean views answer as the DRF views do --------------------------------------------------
-def drf_answer(client: APIClient, method: str, url: str, body=None):
-    """The same request through the DRF view (a query string sends it there)."""
-    url = f"{url}?via=drf"
-    return client.get(url) if method == "GET" else client.post(url, body, format="json")
+# --- Next and submit through DRF and the whole middleware stack -------------------------------
+def test_there_is_one_request_path_for_next_and_submit():
+    """No front answers the annotator loop ahead of the middleware stack (issue 13)."""
+    from django.conf import settings
+    from django.urls import resolve
+
+    assert not [path for path in settings.MIDDLEWARE if path.startswith("annotate.")]
+    assert resolve("/api/v1/projects/12/tasks/next").func.view_class.__name__ == "TaskNextApi"
+    assert resolve("/api/v1/assignments/7/ranking").func.view_class.__name__ == "RankingSubmitApi"
 
 
-def test_next_answers_the_same_through_the_lean_and_the_drf_view(project, make_prompt, annotator_client):
-    make_prompt(project, k=3, text="Prompt", context=[{"role": "user", "text": "Hi"}])
-    lean = annotator_client.get(next_url(project))
-    drf = drf_answer(annotator_client, "GET", next_url(project))
-    assert lean.status_code == drf.status_code == 200
-    assert lean.content == drf.content  # the same open task, byte for byte
-    for header in ("Content-Type", "Allow", "Vary"):
-        assert lean[header] == drf[header]
-    missing = f"/api/v1/projects/{project.pk + 1000}/tasks/next"
-    assert annotator_client.get(missing).content == drf_answer(annotator_client, "GET", missing).content
+def test_token_requests_go_through_the_whole_middleware_stack(project, make_prompt, annotator_client, monkeypatch):
+    from django.contrib.messages.middleware import MessageMiddleware
+
+    calls = []
+    monkeypatch.setattr(MessageMiddleware, "process_request", lambda self, request: calls.append(request.path))
+    make_prompt(project, k=2)
+    task = annotator_client.get(next_url(project))
+    assert task.status_code == 200
+    answer = annotator_client.post(
+        submit_url(task.json()["assignment_id"]), {"order": best_first(task.json())}, format="json"
+    )
+    assert answer.status_code == 201
+    assert calls == [next_url(project), submit_url(task.json()["assignment_id"])]
+    assert answer["X-Frame-Options"] == "DENY" and answer["X-Content-Type-Options"] == "nosniff"
 
 
 @pytest.mark.parametrize(
@@ -197,13 +204,11 @@ def test_next_answers_the_same_through_the_lean_and_the_drf_view(project, make_p
     ],
     ids=["foreign id", "null order", "no order", "not a list", "negative seconds", "bad seconds", "null flags", "long"],
 )
-def test_submit_errors_are_the_same_through_the_lean_and_the_drf_view(project, make_prompt, annotator_client, body):
+def test_a_bad_submit_is_refused_and_writes_nothing(project, make_prompt, annotator_client, body):
     make_prompt(project, k=3)
     task = annotator_client.get(next_url(project)).json()
-    lean = annotator_client.post(submit_url(task["assignment_id"]), body, format="json")
-    drf = drf_answer(annotator_client, "POST", submit_url(task["assignment_id"]), body)
-    assert lean.status_code == drf.status_code == 400
-    assert lean.json() == drf.json()
+    answer = annotator_client.post(submit_url(task["assignment_id"]), body, format="json")
+    assert answer.status_code == 400 and answer.json()["detail"]
     assert not Ranking.objects.exists()
 
 
@@ -216,7 +221,7 @@ def test_a_submit_with_a_comment_is_validated_by_the_serializer(project, make_pr
     assert (answer.json()["comment"], answer.json()["seconds"]) == ("fine", 12.5)
 
 
-def test_session_callers_and_bad_tokens_are_answered_by_drf(project, make_prompt, annotator):
+def test_session_callers_need_the_csrf_token_and_bad_tokens_get_401(project, make_prompt, annotator):
     make_prompt(project, k=2)
     bad = APIClient()
     bad.credentials(HTTP_AUTHORIZATION="Token not-a-token")
@@ -230,7 +235,9 @@ def test_session_callers_and_bad_tokens_are_answered_by_drf(project, make_prompt
     assert Assignment.objects.get().state == "open"
 
 
-def test_staff_use_the_lean_view_on_any_project(project, make_prompt, admin_client_api):
+def test_staff_rank_in_any_project_and_a_repeated_submit_answers_the_stored_ranking(
+    project, make_prompt, admin_client_api
+):
     make_prompt(project, k=2)
     task = admin_client_api.get(next_url(project)).json()
     answer = admin_client_api.post(submit_url(task["assignment_id"]), {"order": best_first(task)}, format="json")
@@ -239,90 +246,13 @@ def test_staff_use_the_lean_view_on_any_project(project, make_prompt, admin_clie
     assert (again.status_code, again.json()["id"]) == (200, answer.json()["id"])
 
 
-# --- LeanApiMiddleware: the whole stack's answer, without the stack ------------------------------
-LEAN_MIDDLEWARE = "annotate.api.lean.LeanApiMiddleware"
-
-
-def whole_stack(settings, user) -> APIClient:
-    """A client for ``user`` whose requests go through the whole stack (a client loads MIDDLEWARE once)."""
-    settings.MIDDLEWARE = [path for path in settings.MIDDLEWARE if path != LEAN_MIDDLEWARE]
-    return client_for(user)
-
-
-def test_the_lean_middleware_is_first_and_knows_the_two_routes():
-    from django.conf import settings
-
-    from annotate.api.lean import lean_route, lean_routes
-
-    assert settings.MIDDLEWARE[0] == LEAN_MIDDLEWARE
-    routes = lean_routes()
-    assert len(routes) == 2
-    assert lean_route(routes, "/api/v1/projects/12/tasks/next")[1] == {"project_id": 12}
-    assert lean_route(routes, "/api/v1/assignments/7/ranking")[1] == {"assignment_id": 7}
-    for other in ("/api/v1/projects/12/tasks/next/", "/api/v1/projects/x/tasks/next", "/api/v1/assignments/7/skip"):
-        assert lean_route(routes, other) is None
-
-
-def test_lean_answers_skip_the_rest_of_the_stack(project, make_prompt, annotator_client, monkeypatch):
-    from django.contrib.messages.middleware import MessageMiddleware
-
-    calls = []
-    monkeypatch.setattr(MessageMiddleware, "process_request", lambda self, request: calls.append(request.path))
-    make_prompt(project, k=2)
-    assert annotator_client.get(next_url(project)).status_code == 200
-    assert calls == []
-    assert annotator_client.get(f"{next_url(project)}?via=drf").status_code == 200  # not lean: the whole stack
-    assert calls == [next_url(project)]
-
-
-@pytest.mark.parametrize("case", ["next", "no such project", "bad order", "not the caller's"])
-def test_lean_answers_carry_what_the_whole_stack_adds(
-    project, make_prompt, annotator, annotator_client, settings, case
-):
-    """Status, body and every header (security headers, X-Frame-Options, Content-Length) as without the middleware."""
-    make_prompt(project, k=3)
-    task = annotator_client.get(next_url(project)).json()
-    method, url, body = {
-        "next": ("GET", next_url(project), None),
-        "no such project": ("GET", f"/api/v1/projects/{project.pk + 99}/tasks/next", None),
-        "bad order": ("POST", submit_url(task["assignment_id"]), {"order": [[1]]}),
-        "not the caller's": ("POST", submit_url(task["assignment_id"] + 99), {"order": best_first(task)}),
-    }[case]
-
-    def call(client):
-        answer = client.get(url) if method == "GET" else client.post(url, body, format="json")
-        return answer.status_code, answer.content, dict(answer.headers)
-
-    lean = call(annotator_client)
-    assert call(whole_stack(settings, annotator)) == lean
-    assert lean[2]["X-Frame-Options"] == "DENY" and lean[2]["X-Content-Type-Options"] == "nosniff"
-
-
-def test_a_submit_answers_with_the_same_headers_either_way(project, make_prompt, annotator, annotator_client, settings):
-    make_prompt(project, k=2)
-    make_prompt(project, k=2)
-    answers = []
-    for client in (annotator_client, "whole stack"):
-        client = whole_stack(settings, annotator) if client == "whole stack" else client
-        task = client.get(next_url(project)).json()
-        answer = client.post(submit_url(task["assignment_id"]), {"order": best_first(task)}, format="json")
-        answers.append((answer.status_code, dict(answer.headers)))
-    assert answers[0] == answers[1] and answers[0][0] == 201
-
-
-def test_with_a_middleware_it_does_not_know_the_lean_middleware_stays_out_of_the_way(settings):
-    from annotate.api.lean import LeanApiMiddleware
-
-    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.gzip.GZipMiddleware"]
-    assert LeanApiMiddleware(lambda request: None).routes is None
-
-
 # --- The comparison-expansion hook --------------------------------------------------------------
 def test_with_a_broker_the_hook_enqueues_one_message_per_batch(monkeypatch):
     from config.celery import app
     from rewardtrain import tasks as rewardtrain_tasks
     from rewardtrain.services import expansion_queue
 
+    expansion_queue.ranking_expansion_flush()  # what earlier tests' submits left for their timer
     sent: list[list[int]] = []
     monkeypatch.setattr(rewardtrain_tasks.comparisons_expand_rankings, "delay", sent.append)
     monkeypatch.setattr(rewardtrain_tasks.comparisons_expand_ranking, "delay", lambda *a: pytest.fail("not batched"))
