@@ -2,7 +2,9 @@
 
 Over every strict human preference (winner w, loser l) of the records:
 
-- ``pairwise_accuracy``: share of pairs with ``r_w > r_l``; equal scores count wrong (as RewardBench).
+- ``pairwise_accuracy``: share of pairs with ``r_w > r_l``; a pair the model scores equal counts half
+  (an honest coin flip, neither right nor wrong; RewardBench counts it wrong). ``ties`` says how many
+  pairs that was (``tie_rate`` the share): a model that ties distinct texts is losing resolution.
 - ``accuracy_by_k``: the same, by K = number of ranked completions of the record.
 - ``best_vs_worst_accuracy``: over pairs between a record's first and last rank group only.
 - ``kendall_tau``: mean over records of Kendall's tau-b between scores and the human order (ties handled
@@ -11,7 +13,13 @@ Over every strict human preference (winner w, loser l) of the records:
   bins over both orientations of each pair ((p, 1) and (1 - p, 0)), so it does not depend on which side
   is called "a"; ``calibration_bins`` is the reliability diagram behind it.
 - ``length_baseline_accuracy``: the same pairs judged by "the longer completion (in characters) wins";
-  equal lengths count wrong. A model must beat this, not 50%.
+  equal lengths count half, as model ties do. A model must beat this, not 50%.
+- ``best_of_k_accuracy``: best-of-N the way RL uses a reward model. Per record ranked as an order, how
+  often the completion the model scores highest is in the humans' top group (when several share the
+  highest score, the share of them that are: the expected value of picking one at random).
+  ``best_of_k_longest`` is the same for "pick the longest" (characters), ``best_of_k_random`` for a
+  uniform pick (expected value: size of the top group / K). Records given as explicit pairs have no top
+  group and are left out (``counts.best_of_k_records``).
 
 Example::
 
@@ -113,12 +121,46 @@ def expected_calibration_error(probabilities: list[float], bins: int = CALIBRATI
     return _ece_of(calibration_bins(probabilities, bins))
 
 
+def pair_credit(difference: float) -> float:
+    """1 when the winner scored higher, 0 when lower, 0.5 for a tie (the expected value of a coin flip)."""
+    if difference > 0:
+        return 1.0
+    return 0.5 if difference == 0 else 0.0
+
+
+def _share_of_top(candidates: Sequence[int], values: Sequence[float], top_group: set[int]) -> float:
+    """Share of the ``candidates`` with the highest value that are in ``top_group``."""
+    highest = max(values[i] for i in candidates)
+    picked = [i for i in candidates if values[i] == highest]
+    return sum(i in top_group for i in picked) / len(picked)
+
+
+def best_of_k(record: RankedRecord, record_scores: Sequence[float]) -> tuple[float, float, float] | None:
+    """(model, longest, random): the chance each way of picking one completion lands in the humans' top group.
+
+    Only the completions the human ranked take part. None for records without an order of at least two
+    groups (explicit pairs, everything tied): there is no top group to hit.
+    """
+    if record.pairs is not None or len(record.order) < 2:
+        return None
+    top_group = set(record.order[0])
+    ranked = [index for group in record.order for index in group]
+    lengths = [float(len(text)) for text in record.completions]
+    return (
+        _share_of_top(ranked, record_scores, top_group),
+        _share_of_top(ranked, lengths, top_group),
+        len(top_group) / len(ranked),
+    )
+
+
 def metrics_from_scores(records: Sequence[RankedRecord], scores: Sequence[Sequence[float]]) -> dict[str, Any]:
     """All metrics from per-record scores (``scores[i][j]`` = reward of completion j of record i)."""
     if len(records) != len(scores):
         raise ValueError(f"{len(records)} records but {len(scores)} score lists")
-    correct = longer_correct = best_worst_correct = best_worst_pairs = 0
-    by_k: dict[int, list[int]] = {}  # K -> [pairs, correct, longer correct]
+    correct = longer_correct = best_worst_correct = 0.0
+    ties = length_ties = best_worst_pairs = 0
+    by_k: dict[int, list[float]] = {}  # K -> [pairs, correct, longer correct]
+    best_of: list[tuple[float, float, float]] = []
     probabilities: list[float] = []
     log_loss = 0.0
     taus: list[float] = []
@@ -131,13 +173,16 @@ def metrics_from_scores(records: Sequence[RankedRecord], scores: Sequence[Sequen
         scored_records += 1
         ranked = record.ranked_indices()
         all_scores.extend(record_scores[i] for i in ranked)
-        k_counts = by_k.setdefault(len(ranked), [0, 0, 0])
+        k_counts = by_k.setdefault(len(ranked), [0, 0.0, 0.0])
         rank = record.rank_of()
         worst = len(record.order) - 1
         for pair in comparisons:
             difference = record_scores[pair.winner] - record_scores[pair.loser]
-            right = difference > 0
-            longer = len(record.completions[pair.winner]) > len(record.completions[pair.loser])
+            right = pair_credit(difference)
+            length_difference = len(record.completions[pair.winner]) - len(record.completions[pair.loser])
+            longer = pair_credit(length_difference)
+            ties += difference == 0
+            length_ties += length_difference == 0
             correct += right
             longer_correct += longer
             k_counts[0] += 1
@@ -152,21 +197,36 @@ def metrics_from_scores(records: Sequence[RankedRecord], scores: Sequence[Sequen
             tau = kendall_tau_b([rank[i] for i in ranked], [record_scores[i] for i in ranked])
             if tau is not None:
                 taus.append(tau)
+        picks = best_of_k(record, record_scores)
+        if picks is not None:
+            best_of.append(picks)
     pairs = len(probabilities)
 
-    def share(numerator: int, denominator: int) -> float | None:
+    def share(numerator: float, denominator: int) -> float | None:
         return numerator / denominator if denominator else None
+
+    def best_of_share(way: int) -> float | None:
+        return share(sum(picks[way] for picks in best_of), len(best_of))
 
     mean = sum(all_scores) / len(all_scores) if all_scores else None
     table = calibration_bins(probabilities)
     return {
         "pairwise_accuracy": share(correct, pairs),
         "length_baseline_accuracy": share(longer_correct, pairs),
+        "ties": ties,
+        "tie_rate": share(ties, pairs),
         "accuracy_by_k": {
-            str(k): {"pairs": n, "accuracy": share(right, n), "length_baseline_accuracy": share(longer, n)}
+            str(k): {
+                "pairs": int(n),
+                "accuracy": share(right, int(n)),
+                "length_baseline_accuracy": share(longer, int(n)),
+            }
             for k, (n, right, longer) in sorted(by_k.items())
         },
         "best_vs_worst_accuracy": share(best_worst_correct, best_worst_pairs),
+        "best_of_k_accuracy": best_of_share(0),
+        "best_of_k_longest": best_of_share(1),
+        "best_of_k_random": best_of_share(2),
         "kendall_tau": sum(taus) / len(taus) if taus else None,
         "log_loss": log_loss / pairs if pairs else None,
         "ece": _ece_of(table) if pairs else None,
@@ -179,7 +239,10 @@ def metrics_from_scores(records: Sequence[RankedRecord], scores: Sequence[Sequen
             "records": len(records),
             "records_with_pairs": scored_records,
             "pairs": pairs,
+            "ties": ties,
+            "length_ties": length_ties,
             "best_vs_worst_pairs": best_worst_pairs,
+            "best_of_k_records": len(best_of),
             "kendall_tau_records": len(taus),
             "completions": len(all_scores),
         },

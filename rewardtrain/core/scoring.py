@@ -10,7 +10,9 @@ Example::
 
 Rewards include the artifact's normalization bias (mean 0 over the training completions). The model runs
 at the artifact's inference precision (``rewardtrain.json`` -> ``inference.precision``: bf16 weights on
-bf16-capable devices, else fp32), the very path that computed the artifact's metrics and bias.
+bf16-capable devices, else fp32), the very path that computed the artifact's metrics and bias. The reward
+head and the returned value are fp32 whatever the body runs in, so distinct texts do not tie on bf16's
+8-bit mantissa.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from rewardtrain.core.model import (
     quiet_loading,
     resolve_device,
     resolve_precision,
+    reward_head_in_fp32,
 )
 
 ARTIFACT_INFO = "rewardtrain.json"
@@ -119,10 +122,13 @@ class RewardScorer:
         model.to(resolved_device)
         recorded = (info.get("inference") or {}).get("precision")
         encoder = SequenceEncoder(tokenizer, architecture=info["architecture"], max_length=info["max_length"])
+        resolved_precision = resolve_precision(precision, resolved_device, recorded)
+        if resolved_precision == "fp32-autocast":
+            reward_head_in_fp32(model)  # our own copy; "bf16" gets a fp32 head in inference_model's copy
         return cls.for_inference(
             model,
             encoder,
-            precision=resolve_precision(precision, resolved_device, recorded),
+            precision=resolved_precision,
             device=resolved_device,
             bias=float(info["normalization"]["bias"]),
             info=info,

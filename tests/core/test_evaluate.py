@@ -29,15 +29,16 @@ def example():
 def test_the_metrics_match_the_hand_computation(example):
     records, scores = example
     metrics = metrics_from_scores(records, scores)
-    # pairs: (0>1) d=2 right, (0>2) d=1 right, (1>2) d=-1 wrong, record 2 (1>0) d=0: a tie counts wrong
-    assert metrics["pairwise_accuracy"] == pytest.approx(2 / 4)
+    # pairs: (0>1) d=2 right, (0>2) d=1 right, (1>2) d=-1 wrong, record 2 (1>0) d=0: a tie counts half
+    assert metrics["pairwise_accuracy"] == pytest.approx(2.5 / 4)
+    assert metrics["ties"] == 1 and metrics["tie_rate"] == pytest.approx(1 / 4)
     assert metrics["length_baseline_accuracy"] == pytest.approx(3 / 4)
     assert metrics["accuracy_by_k"] == {
-        "2": {"pairs": 1, "accuracy": 0.0, "length_baseline_accuracy": 0.0},
+        "2": {"pairs": 1, "accuracy": 0.5, "length_baseline_accuracy": 0.0},
         "3": {"pairs": 3, "accuracy": pytest.approx(2 / 3), "length_baseline_accuracy": 1.0},
     }
-    # best vs worst: record 1's (0 > 2) right, record 2's (1 > 0) tied
-    assert metrics["best_vs_worst_accuracy"] == pytest.approx(1 / 2)
+    # best vs worst: record 1's (0 > 2) right, record 2's (1 > 0) tied: half
+    assert metrics["best_vs_worst_accuracy"] == pytest.approx(1.5 / 2)
     # tau-b record 1: pairs (0,1) C, (0,2) C, (1,2) D -> 1/3; record 2: score tie -> denominator 0 -> left out
     assert metrics["kendall_tau"] == pytest.approx(1 / 3)
     assert metrics["counts"]["kendall_tau_records"] == 1
@@ -69,7 +70,35 @@ def test_evaluate_accepts_any_scorer(example):
         def score(self, items, batch_size=64):
             return scores
 
-    assert evaluate(FixedScorer(), records)["pairwise_accuracy"] == pytest.approx(0.5)
+    assert evaluate(FixedScorer(), records)["pairwise_accuracy"] == pytest.approx(2.5 / 4)
+
+
+def test_equal_lengths_count_half_for_the_length_baseline():
+    record = RankedRecord(prompt="p", completions=["ab", "cd", "e"], order=[[0], [1], [2]])
+    metrics = metrics_from_scores([record], [[3.0, 2.0, 1.0]])
+    # (0>1) equal lengths: half; (0>2) longer wins; (1>2) longer wins
+    assert metrics["length_baseline_accuracy"] == pytest.approx(2.5 / 3)
+    assert metrics["counts"]["length_ties"] == 1 and metrics["ties"] == 0
+
+
+def test_best_of_k_by_hand(example):
+    records, scores = example
+    records = [
+        *records,
+        # K=4, the humans' top group is {1, 3}; the model's favourite is 0, the longest is 2: both miss.
+        RankedRecord(prompt="c", completions=["aa", "b", "cccc", "dd"], order=[[1, 3], [0], [2]]),
+        # Explicit pairs have no top group: left out.
+        RankedRecord(prompt="d", completions=["u", "v"], pairs=[(0, 1, 0.0)]),
+    ]
+    scores = [*scores, [3.0, 1.0, 0.0, 2.0], [1.0, 0.0]]
+    metrics = metrics_from_scores(records, scores)
+    # Record 1: the model's top (0) is the humans' best: 1; the longest (0) too: 1; random: 1/3.
+    # Record 2: the model ties 0 and 1, and only 1 is best: 1/2; the longest (0) lost: 0; random: 1/2.
+    # Record 3: model 0, longest 0, random 2/4.
+    assert metrics["best_of_k_accuracy"] == pytest.approx((1 + 0.5 + 0) / 3)
+    assert metrics["best_of_k_longest"] == pytest.approx((1 + 0 + 0) / 3)
+    assert metrics["best_of_k_random"] == pytest.approx((1 / 3 + 1 / 2 + 2 / 4) / 3)
+    assert metrics["counts"]["best_of_k_records"] == 3
 
 
 def test_calibration_bins_count_both_orientations_of_each_pair():

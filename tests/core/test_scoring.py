@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 
 import pytest
 import torch
+from transformers import AutoModelForSequenceClassification
 
 from rewardtrain.core.config import TrainConfig
 from rewardtrain.core.encoding import EncodedSequence
 from rewardtrain.core.model import inference_model, resolve_precision
 from rewardtrain.core.scoring import MicroBatcher, RewardScorer
 from rewardtrain.core.train import train
-from tests.core.conftest import TEST_DEVICE, make_records
+from tests.core.conftest import TEST_DEVICE, WORDS, make_records
 
 CPU = torch.device("cpu")
 
@@ -120,3 +122,29 @@ def test_the_batcher_scores_like_the_scorer(tiny_encoder, tmp_path):
     assert batcher.score(items) == scorer.score(items)  # one caller: the same forward
     texts = ["User: w1\n\nAssistant: great", "User: w2\n\nAssistant: awful awful"]
     assert batcher.score_texts(texts) == scorer.score_texts(texts)
+
+
+def test_distinct_texts_do_not_tie_in_bf16_serving(tiny_encoder, tmp_path):
+    config = TrainConfig(model=tiny_encoder, epochs=1, max_length=64, device=TEST_DEVICE, bf16="off")
+    train(config, make_records(count=4), [], out_dir=tmp_path / "rm")
+    scorer = RewardScorer.load(tmp_path / "rm", device=TEST_DEVICE, precision="bf16")
+    assert scorer.precision == "bf16"
+    rng = random.Random(0)
+    texts = list(dict.fromkeys(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12))) for _ in range(300)))
+    rewards = scorer.score_texts(texts)
+    assert len(set(rewards)) == len(texts)
+    # The check has teeth: the same bf16 body with its head in bf16 too (the old serving copy) ties most texts.
+    fp32_model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "rm", dtype=torch.float32)
+    old = RewardScorer(fp32_model.to(torch.bfloat16).eval(), scorer.encoder, device=scorer.device, bf16=True)
+    assert len(set(old.score_texts(texts))) < len(texts) / 2
+
+
+def test_the_reward_head_stays_fp32_in_the_bf16_copy_and_the_state_dict_keeps_its_names(tiny_encoder):
+    from rewardtrain.core.model import load_backbone, reward_head
+
+    model, _, _ = load_backbone(TrainConfig(model=tiny_encoder))
+    served = inference_model(model, "bf16")
+    assert reward_head(served).weight.dtype == torch.float32
+    assert served.bert.embeddings.word_embeddings.weight.dtype == torch.bfloat16
+    assert list(served.state_dict()) == list(model.state_dict())
+    assert reward_head(model).weight.dtype == torch.float32 and not hasattr(reward_head(model), "_rewardtrain_fp32")
