@@ -15,8 +15,10 @@ Formats (``ExportOptions.format``):
   reads: ``{"prompt", "context", "completions": [text, ...], "order": [[i], [j, k], ...], "id"}``, plus
   ``ranking_id``, ``prompt_id``, ``completion_ids``, ``models``, ``annotator``, ``seconds``,
   ``submitted_at``, ``flags``. ``order`` holds indices into ``completions``; a group of several is a tie.
+  Each record lists its completions in a shuffled order drawn from (``seed``, record id), with
+  ``order``, ``completion_ids`` and ``models`` mapped alongside: position never gives the answer away.
 - ``consensus``: the same format, one line per prompt, ``order`` = the consensus of its rankings
-  (``services.agreement.consensus_order``), plus ``rankings`` and ``agreement``.
+  (``services.agreement.consensus_order``), plus ``rankings`` and ``agreement``; shuffled the same way.
 - ``csv`` and ``parquet``: one row per comparison with ids, rank gap, weight, tie flag, time, split and
   the texts. Parquet is written in row groups to a file (it cannot be produced as a stream).
 
@@ -41,6 +43,7 @@ import csv
 import hashlib
 import io
 import json
+import random
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -381,10 +384,24 @@ def _ranked_prompts(selection: _Selection, batch_prompts: int = 200) -> Iterator
         yield from load(batch)
 
 
-def _ranked_record(prompt: dict[str, Any], order: list[list[int]]) -> dict[str, Any]:
-    """The K-wise record of one prompt: the ranked completions in position order, groups as indices."""
+def shuffled_positions(count: int, *, seed: int, key: str) -> list[int]:
+    """A permutation of ``range(count)`` fixed by (seed, key): the same export lists the same order."""
+    rng = random.Random(hashlib.sha256(f"{seed}:{key}".encode()).digest())
+    positions = list(range(count))
+    rng.shuffle(positions)
+    return positions
+
+
+def _ranked_record(prompt: dict[str, Any], order: list[list[int]], *, seed: int, key: str) -> dict[str, Any]:
+    """The K-wise record of one prompt: the ranked completions in a shuffled order, groups as indices.
+
+    Completions are listed in an order drawn from (seed, key), not best first nor in import order (which
+    is often the source's rank order), so nothing a consumer reads from a completion's position tells
+    the answer; ``order`` names the same groups through the shuffled indices.
+    """
     ranked = {completion_id for group in order for completion_id in group}
-    completions = [entry for entry in prompt["completions"] if entry[0] in ranked]
+    in_position = [entry for entry in prompt["completions"] if entry[0] in ranked]
+    completions = [in_position[i] for i in shuffled_positions(len(in_position), seed=seed, key=key)]
     index = {entry[0]: position for position, entry in enumerate(completions)}
     return {
         "prompt": prompt["text"],
@@ -402,9 +419,10 @@ def _rankings_lines(selection: _Selection, stats: ExportStats, chunk_size: int) 
     for prompt, rankings in _ranked_prompts(selection):
         side = selection.side(prompt["id"])
         for ranking in rankings:
-            record = _ranked_record(prompt, ranking["order"])
+            record_id = f"ranking-{ranking['id']}"
+            record = _ranked_record(prompt, ranking["order"], seed=selection.options.seed, key=record_id)
             record.update(
-                id=f"ranking-{ranking['id']}",
+                id=record_id,
                 ranking_id=ranking["id"],
                 annotator=ranking["annotator__username"],
                 seconds=ranking["seconds"],
@@ -429,8 +447,10 @@ def _consensus_lines(selection: _Selection, stats: ExportStats, chunk_size: int)
             RankingFacts(ranking["id"], prompt["id"], ranking["annotator_id"], ranking["order"]) for ranking in rankings
         ]
         report = prompt_report(facts) if len(facts) > 1 else {"agreement": None}
-        record = _ranked_record(prompt, consensus_order([ranking["order"] for ranking in rankings]))
-        record.update(id=f"prompt-{prompt['id']}", rankings=len(rankings), agreement=report["agreement"])
+        record_id = f"prompt-{prompt['id']}"
+        order = consensus_order([ranking["order"] for ranking in rankings])
+        record = _ranked_record(prompt, order, seed=selection.options.seed, key=record_id)
+        record.update(id=record_id, rankings=len(rankings), agreement=report["agreement"])
         if selection.labels_split:
             record["split"] = side
         stats.count(prompt_id=prompt["id"], ranking_id=None, side=side)

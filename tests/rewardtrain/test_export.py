@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from annotate.models import Ranking
+from annotate.models import Completion, Ranking
 from rewardtrain.core.data import load_records
 from rewardtrain.models import Comparison
 from rewardtrain.services.comparisons import comparisons_expand
@@ -130,15 +130,35 @@ def test_rankings_lines_are_the_k_wise_format_the_trainer_reads(project, ranked,
 
     assert meta["counts"]["lines"] == 6
     tied = next(line for line in lines if line["annotator"] == "rater1")
-    assert tied["order"] == [[0], [1, 2], [3]]
     ranking = Ranking.objects.get(pk=tied["ranking_id"])
-    assert [tied["completion_ids"][index] for group in tied["order"] for index in group] == [
-        completion_id for group in ranking.order for completion_id in group
-    ]
+    assert [[tied["completion_ids"][index] for index in group] for group in tied["order"]] == ranking.order
+    assert [len(group) for group in tied["order"]] == [1, 2, 1]
     assert tied["seconds"] == 20
     records = load_records(tmp_path / "out.jsonl")
     assert len(records) == 6
     assert records[0].context == [{"role": "user", "text": "Hi"}, {"role": "assistant", "text": "Hello!"}]
+
+
+@pytest.mark.django_db
+def test_shuffled_rankings_round_trip_to_the_same_pairs(project, ranked, tmp_path):
+    lines, _ = export(project, tmp_path, format="rankings")
+    records = load_records(tmp_path / "out.jsonl")
+    texts = dict(Completion.objects.filter(prompt__project=project).values_list("pk", "text"))
+    for line, record in zip(lines, records, strict=True):
+        strict_pairs = Comparison.objects.filter(ranking_id=line["ranking_id"], is_tie=False)
+        expected = sorted((texts[pair.chosen_id], texts[pair.rejected_id]) for pair in strict_pairs)
+        exported = sorted((record.completions[c.winner], record.completions[c.loser]) for c in record.comparisons())
+        assert exported == expected
+        assert [texts[completion_id] for completion_id in line["completion_ids"]] == line["completions"]
+    # Position tells nothing: the imports listed completions best first for rater0, the export does not.
+    assert any(line["order"] != [[0], [1], [2], [3]] for line in lines if line["annotator"] == "rater0")
+    again, _ = export(project, tmp_path, "again.jsonl", format="rankings")
+    assert again == lines  # the same seed, the same order
+    other, _ = export(project, tmp_path, "other.jsonl", format="rankings", seed=7)
+    assert [line["completions"] for line in other] != [line["completions"] for line in lines]
+    assert sorted(map(sorted, (line["completions"] for line in other))) == sorted(
+        map(sorted, (line["completions"] for line in lines))
+    )
 
 
 @pytest.mark.django_db
@@ -147,7 +167,8 @@ def test_consensus_has_one_line_per_prompt_with_the_majority_order(project, rank
 
     assert meta["counts"]["lines"] == 2
     assert lines[0]["rankings"] == 3
-    assert lines[0]["order"][0] == [0]  # two of three put completion 0 first
+    first_position = ranked["prompts"][0].completions.order_by("position")[0].pk
+    assert [lines[0]["completion_ids"][i] for i in lines[0]["order"][0]] == [first_position]  # two of three
     assert 0 < lines[0]["agreement"] < 1
     assert len(load_records(tmp_path / "out.jsonl")) == 2
 
