@@ -129,11 +129,24 @@ class SequenceEncoder:
         # Fast tokenizers raise "Already borrowed" when two threads encode at once; a lock is cheap here.
         self._lock = threading.Lock()
 
-    def _ids(self, texts: list[str]) -> list[list[int]]:
+    def _ids(self, texts: list[str], *, keep: Literal["start", "end"]) -> list[list[int]]:
+        """Token ids of ``texts``, each cut to ``max_length`` tokens on the side :func:`fit_to_budget` drops.
+
+        No piece is ever kept beyond ``max_length`` (the budget is smaller), so cutting here gives the very
+        sequences cutting afterwards would, and the tokenizer's "Token indices sequence length is longer
+        than the specified maximum" warning appears only when a sequence really would be too long.
+        """
         if not texts:
             return []
         with self._lock:
-            return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+            side = self.tokenizer.truncation_side
+            self.tokenizer.truncation_side = "right" if keep == "start" else "left"
+            try:
+                return self.tokenizer(texts, add_special_tokens=False, truncation=True, max_length=self.max_length)[
+                    "input_ids"
+                ]
+            finally:
+                self.tokenizer.truncation_side = side
 
     # --- rendering ---------------------------------------------------------------------------------
 
@@ -181,7 +194,8 @@ class SequenceEncoder:
     def encode(self, context: list[dict[str, str]], prompt: str, completions: list[str]) -> list[EncodedSequence]:
         """One sequence per completion, each within ``max_length`` (see :func:`fit_to_budget`)."""
         context_text, prompt_text, completion_texts = self.render(context, prompt, completions)
-        context_ids, prompt_ids, *completion_ids = self._ids([context_text, prompt_text, *completion_texts])
+        context_ids, prompt_ids = self._ids([context_text, prompt_text], keep="end")
+        completion_ids = self._ids(completion_texts, keep="start")
         return [self._assemble(context_ids, prompt_ids, ids) for ids in completion_ids]
 
     def _assemble(self, context_ids: list[int], prompt_ids: list[int], completion_ids: list[int]) -> EncodedSequence:
@@ -217,7 +231,7 @@ class SequenceEncoder:
         prefix, suffix = special.single_prefix, special.single_suffix
         budget = self.max_length - len(prefix) - len(suffix)
         out = []
-        for ids in self._ids(texts):
+        for ids in self._ids(texts, keep="end"):
             kept = ids[max(0, len(ids) - budget) :]
             types = None
             if special.pair_types is not None:

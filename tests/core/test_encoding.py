@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 
 import pytest
 from transformers import AutoTokenizer
@@ -95,3 +96,45 @@ def test_a_decoder_without_chat_template_gets_a_plain_rendering():
 def test_encoders_are_told_apart_from_decoders():
     assert is_encoder_model("bert") and is_encoder_model("roberta")
     assert not is_encoder_model("llama") and not is_encoder_model("gpt2")
+
+
+class _Warnings(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.mark.parametrize("architecture", ["encoder", "decoder"])
+def test_long_texts_are_cut_while_tokenizing_and_raise_no_length_warning(architecture):
+    tokenizer = AutoTokenizer.from_pretrained(default_model_path())  # fresh: transformers warns once per tokenizer
+    assert tokenizer.model_max_length == 512
+    encoder = SequenceEncoder(tokenizer, architecture=architecture, max_length=128)
+    context = [{"role": "user", "text": "old turn " * 400}]
+    prompt = "prompt start " + "middle " * 700 + "prompt end"
+    completions = ["completion start " + "filler " * 700 + "completion end", "short reply"]
+    warnings = _Warnings()
+    logging.getLogger("transformers").addHandler(warnings)
+    try:
+        sequences = encoder.encode(context, prompt, completions)
+        texts = encoder.encode_texts(["text start " + "word " * 900 + "text end"])
+    finally:
+        logging.getLogger("transformers").removeHandler(warnings)
+    assert not [message for message in warnings.messages if "sequence length is longer" in message]
+    # The same sequences as tokenizing in full and cutting afterwards (what the code did before).
+    pieces = encoder.render(context, prompt, completions)
+    full = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in [pieces[0], pieces[1], *pieces[2]]]
+    assert [s.input_ids for s in sequences] == [encoder._assemble(full[0], full[1], ids).input_ids for ids in full[2:]]
+    whole = tokenizer("text start " + "word " * 900 + "text end", add_special_tokens=False)["input_ids"]
+    budget = 128 - encoder.special.single_overhead
+    assert texts[0].input_ids == encoder.special.single_prefix + whole[-budget:] + encoder.special.single_suffix
+    assert all(len(sequence) <= 128 for sequence in [*sequences, *texts])
+    # The check has teeth: tokenizing in full is what warns.
+    logging.getLogger("transformers").addHandler(warnings)
+    try:
+        AutoTokenizer.from_pretrained(default_model_path())(prompt, add_special_tokens=False)
+    finally:
+        logging.getLogger("transformers").removeHandler(warnings)
+    assert [message for message in warnings.messages if "sequence length is longer" in message]
