@@ -10,6 +10,12 @@ from annotate.models import Assignment, Completion, Project, Prompt, Ranking, Ra
 RANKED_TEXT_FIELDS = ("text", "context")
 
 
+def text_preview(text: str, length: int = 100) -> str:
+    """The start of a text on one line, for list pages (the admin escapes it)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= length else flat[: length - 1] + "…"
+
+
 class CompletionInline(admin.TabularInline):
     model = Completion
     extra = 0
@@ -34,6 +40,7 @@ class ProjectAdmin(admin.ModelAdmin):
         "max_completions",
         "rankings_per_prompt",
         "allow_ties",
+        "render_markdown",
         "created_at",
     )
     search_fields = ("name",)
@@ -61,14 +68,18 @@ class PromptAdmin(admin.ModelAdmin):
 
     @admin.display(description="text")
     def short_text(self, prompt: Prompt) -> str:
-        return prompt.text[:100]
+        return text_preview(prompt.text)
 
 
 @admin.register(Completion)
 class CompletionAdmin(admin.ModelAdmin):
-    list_display = ("id", "prompt_id", "position", "model_name", "external_id")
+    list_display = ("id", "prompt_id", "position", "short_text", "model_name", "external_id")
     search_fields = ("text", "external_id", "model_name")
     raw_id_fields = ("prompt",)
+
+    @admin.display(description="text")
+    def short_text(self, completion: Completion) -> str:
+        return text_preview(completion.text)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Completion | None = None) -> tuple[str, ...]:
         return ("prompt", "text") if obj is not None and obj.ranking_entries.exists() else ()

@@ -33,6 +33,10 @@ class Project(models.Model):
     )
     allow_ties = models.BooleanField(default=False)
     shuffle_completions = models.BooleanField(default=True)
+    render_markdown = models.BooleanField(
+        default=True,
+        help_text="Show completions as rendered Markdown on the ranking page (sanitised); off shows plain text.",
+    )
     assignment_minutes = models.PositiveIntegerField(
         default=30, validators=[MinValueValidator(1)], help_text="An open task returns to the pool after this."
     )
@@ -223,6 +227,7 @@ class RankingEntry(models.Model):
 
     class Meta:
         ordering = ["ranking_id", "rank"]
+        verbose_name_plural = "ranking entries"
         constraints = [
             models.UniqueConstraint(fields=["ranking", "completion"], name="ranking_entry_unique_completion"),
         ]

@@ -27,6 +27,7 @@ def rank(request: HttpRequest, project_id: int) -> HttpResponse:
     project = get_object_or_404(projects_visible_to(request.user), pk=project_id)
     placeholder = 999999999
     page = {
+        "project": {"id": project.pk, "render_markdown": project.render_markdown},
         "task": next_task_answer(project=project, annotator=request.user),
         "progress": annotator_task_progress(project=project, annotator=request.user),
         "urls": {

@@ -53,6 +53,7 @@ class ProjectOutputSerializer(ProjectAnnotatorViewSerializer):
 
     rankings_per_prompt = serializers.IntegerField()
     shuffle_completions = serializers.BooleanField()
+    render_markdown = serializers.BooleanField()
     assignment_minutes = serializers.IntegerField()
     base_model = serializers.CharField()
     retrain_after_rankings = serializers.IntegerField()
@@ -87,6 +88,7 @@ class ProjectInputSerializer(serializers.Serializer):
     rankings_per_prompt = serializers.IntegerField(required=False, min_value=1)
     allow_ties = serializers.BooleanField(required=False)
     shuffle_completions = serializers.BooleanField(required=False)
+    render_markdown = serializers.BooleanField(required=False)
     assignment_minutes = serializers.IntegerField(required=False, min_value=1)
     base_model = serializers.CharField(required=False, allow_blank=True, max_length=500)
     retrain_after_rankings = serializers.IntegerField(required=False, min_value=0)

@@ -32,6 +32,7 @@ PROJECT_EDITABLE_FIELDS = (
     "rankings_per_prompt",
     "allow_ties",
     "shuffle_completions",
+    "render_markdown",
     "assignment_minutes",
     "base_model",
     "retrain_after_rankings",

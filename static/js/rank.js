@@ -1,8 +1,9 @@
 /* The ranking page: rank the completions of one task, submit, load the next. No build step.
  *
- * Page data comes from the json_script "rank-data": {task, urls}. Every text from the server
- * is put into the page with textContent (never innerHTML), so a completion holding <script>
- * or <img onerror> shows as text and runs nothing.
+ * Page data comes from the json_script "rank-data": {project, task, progress, urls}. Texts from
+ * the server go through RankForgeText.render (static/js/markdown.js): sanitised Markdown, or
+ * plain text where the project turned Markdown off; everything else is set with textContent.
+ * A completion holding <script> or <img onerror> shows as text and runs nothing.
  *
  * State: `groups` is the ranking so far, best first (a group of several is a tie); `picks`
  * is the order ids were ranked in, for undo. Completions not in `groups` are the pool.
@@ -17,6 +18,8 @@
     context: $("context"), prompt: $("prompt"), pool: $("pool"), poolCount: $("pool-count"),
     ranking: $("ranking"), rankingEmpty: $("ranking-empty"), tieArmed: $("tie-armed"),
     comment: $("comment"), submit: $("submit"), skip: $("skip"), skipBox: $("skip-box"),
+    instructionsBox: $("instructions-box"), contextBox: $("context-box"), contextSummary: $("context-summary"),
+    rankedCount: $("ranked-count"), rankingPanel: document.querySelector(".ranking-panel"),
     skipReason: $("skip-reason"), skipCancel: $("skip-cancel"), status: $("status"), error: $("error"),
     reload: $("reload"), keys: $("keys"), timer: $("timer"), task: $("task"), done: $("done"),
     doneMessage: $("done-message"),
@@ -34,6 +37,10 @@
   let cards = {};
   let visibleMs = 0;
   let visibleSince = null;
+  let renderedInstructions = null;
+  const SHORT_CONTEXT_CHARS = 300; // longer conversations start collapsed
+  const promptExpand = expanderMake(ui.prompt);
+  ui.prompt.after(promptExpand);
 
   // --- Text ---------------------------------------------------------------------------
   function el(tag, className, text) {
@@ -43,38 +50,52 @@
     return node;
   }
 
-  /* Plain text keeps its line breaks (CSS pre-wrap); ``` fences become <pre><code>. */
-  function renderRich(container, text) {
-    container.replaceChildren();
-    const lines = String(text ?? "").split("\n");
-    let buffer = [];
-    let inCode = false;
-    let language = "";
-    const flush = () => {
-      if (!buffer.length) return;
-      if (inCode) {
-        const pre = el("pre", "code");
-        const code = el("code", null, buffer.join("\n"));
-        if (language) code.dataset.language = language;
-        pre.append(code);
-        container.append(pre);
-      } else {
-        const joined = buffer.join("\n").replace(/^\n+|\n+$/g, "");
-        if (joined) container.append(el("div", "prose", joined));
-      }
-      buffer = [];
-    };
-    for (const line of lines) {
-      const fence = line.trim().match(/^```\s*([\w+#.-]*)/);
-      if (fence) {
-        flush();
-        inCode = !inCode;
-        language = inCode ? fence[1].slice(0, 20) : "";
-      } else {
-        buffer.push(line);
-      }
+  const markdownOn = Boolean(page.project && page.project.render_markdown);
+  function renderRich(container, text, markdown = markdownOn) {
+    window.RankForgeText.render(container, text, { markdown });
+  }
+
+  /* A text box clamped by CSS gets a "Show all" button while its text overflows; it then
+   * grows in place (and shrinks back). Called after the box is in the page, where it has a size. */
+  function expanderUpdate(box, button) {
+    const expanded = box.classList.contains("expanded");
+    button.hidden = !expanded && box.scrollHeight <= box.clientHeight + 2;
+    button.textContent = expanded ? "Show less" : "Show all";
+    button.setAttribute("aria-expanded", String(expanded));
+  }
+
+  function expanderMake(box) {
+    const button = el("button", "expand link");
+    button.type = "button";
+    button.hidden = true;
+    button.addEventListener("click", () => {
+      box.classList.toggle("expanded");
+      expanderUpdate(box, button);
+      if (!box.classList.contains("expanded")) box.scrollTop = 0;
+    });
+    return button;
+  }
+
+  /* Instructions open on a project's first visit and after they change; once a task was
+   * submitted (or they were closed by hand) they stay collapsed, remembered per project. */
+  const instructionsKey = () => `rankforge:instructions-read:${page.project.id}:${hashOf(task.instructions || "")}`;
+  function hashOf(text) {
+    let hash = 0;
+    for (let index = 0; index < text.length; index += 1) hash = (Math.imul(hash, 31) + text.charCodeAt(index)) | 0;
+    return (hash >>> 0).toString(36);
+  }
+  function remember(key, value) {
+    try {
+      if (value) localStorage.setItem(key, "1");
+      return localStorage.getItem(key) === "1";
+    } catch (error) {
+      return false; // storage refused (private mode): instructions simply open again
     }
-    flush();
+  }
+  function instructionsRead() {
+    if (!task || !task.instructions) return;
+    remember(instructionsKey(), true);
+    ui.instructionsBox.open = false;
   }
 
   // --- Ranking state ------------------------------------------------------------------
@@ -158,6 +179,9 @@
     card.dataset.id = completion.id;
     card.draggable = true;
     const head = el("header", "completion-head");
+    const handle = el("span", "drag-handle", "⠿");
+    handle.title = "Drag to rank";
+    handle.setAttribute("aria-hidden", "true");
     const label = el("span", "label", String(labelOf(completion.id)));
     label.title = `Press ${labelOf(completion.id)} to rank this reply next`;
     const rank = el("span", "rank-badge");
@@ -174,11 +198,20 @@
     back.type = "button";
     back.title = "Take this reply out of the ranking";
     back.addEventListener("click", () => unrank(completion.id));
-    head.append(label, rank, best, tie, split, back);
-    const body = el("div", "rich completion-text");
+    head.append(handle, label, rank, best, tie, split, back);
+    const body = el("div", "rich completion-text clamp");
     body.tabIndex = 0; // long texts scroll by keyboard too
     renderRich(body, completion.text);
+    const expand = expanderMake(body);
     const flagBar = el("div", "flags");
+    const flagToggle = el("button", "flag-toggle link", "Flag…");
+    flagToggle.type = "button";
+    flagToggle.setAttribute("aria-expanded", "false");
+    flagToggle.addEventListener("click", () => {
+      const open = card.classList.toggle("flags-open");
+      flagToggle.setAttribute("aria-expanded", String(open));
+    });
+    flagBar.append(flagToggle);
     for (const flag of task.flags) {
       const chip = el("button", "flag", flag.replace("_", " "));
       chip.type = "button";
@@ -187,7 +220,8 @@
       chip.addEventListener("click", () => toggleFlag(completion.id, flag));
       flagBar.append(chip);
     }
-    card.append(head, body, flagBar);
+    card.append(head, body, expand, flagBar);
+    handle.addEventListener("pointerdown", (event) => touchDragStart(event, completion.id, card));
     card.addEventListener("dragstart", (event) => {
       event.dataTransfer.setData("text/plain", String(completion.id));
       event.dataTransfer.effectAllowed = "move";
@@ -232,6 +266,11 @@
         chip.setAttribute("aria-pressed", String(chosen.has(chip.dataset.flag)));
       }
     }
+    for (const card of Object.values(cards)) {
+      expanderUpdate(card.querySelector(".completion-text"), card.querySelector(".expand"));
+    }
+    const rankedCount = ids().length - remaining.length;
+    ui.rankedCount.textContent = `${rankedCount}/${ids().length} ranked`;
     ui.rankingEmpty.hidden = groups.length > 0;
     ui.tieArmed.hidden = !tieNext;
     ui.submit.disabled = busy || remaining.length > 0;
@@ -256,8 +295,12 @@
   function show(answer) {
     task = answer;
     renderProgress();
-    ui.instructions.textContent = answer.instructions || "";
-    ui.instructions.closest("details").hidden = !answer.instructions;
+    if (answer.instructions !== renderedInstructions) {
+      renderedInstructions = answer.instructions;
+      renderRich(ui.instructions, answer.instructions || "", true);
+      ui.instructionsBox.open = !remember(instructionsKey(), false);
+    }
+    ui.instructionsBox.hidden = !answer.instructions;
     if (!answer.assignment_id) {
       ui.task.hidden = true;
       ui.done.hidden = false;
@@ -276,7 +319,12 @@
     ui.reload.hidden = true;
     ui.error.textContent = "";
     ui.context.replaceChildren();
-    for (const turn of answer.prompt.context || []) {
+    const context = answer.prompt.context || [];
+    const contextChars = context.reduce((total, turn) => total + String(turn.text || "").length, 0);
+    ui.contextBox.hidden = !context.length;
+    ui.contextBox.open = contextChars <= SHORT_CONTEXT_CHARS;
+    ui.contextSummary.textContent = `Conversation so far (${context.length} ${context.length === 1 ? "turn" : "turns"})`;
+    for (const turn of context) {
       const item = el("div", `turn turn-${String(turn.role || "user").replace(/[^a-z]/g, "")}`);
       item.append(el("div", "role", turn.role || "user"));
       const body = el("div", "rich");
@@ -285,6 +333,7 @@
       ui.context.append(item);
     }
     renderRich(ui.prompt, answer.prompt.text);
+    ui.prompt.classList.remove("expanded");
     cards = {};
     for (const completion of answer.completions) cards[completion.id] = buildCard(completion);
     document.body.classList.toggle("ties-allowed", Boolean(answer.allow_ties));
@@ -296,6 +345,7 @@
     visibleMs = 0;
     visibleSince = document.hidden ? null : performance.now();
     render();
+    expanderUpdate(ui.prompt, promptExpand);
   }
 
   // --- Talking to the server ----------------------------------------------------------
@@ -354,6 +404,7 @@
       if (!answer.ok) return refused(answer);
       say("Saved. Next task…");
       countSubmit(answer.status === 201);
+      instructionsRead();
       await loadNext();
     });
   }
@@ -389,6 +440,9 @@
     const answer = await call("GET", page.urls.next);
     if (!answer.ok) return refused(answer);
     show(answer.data);
+    // The next task starts at its top, wherever the last one was scrolled to.
+    window.scrollTo(0, 0);
+    ui.rankingPanel.scrollTop = 0;
     say(answer.data.assignment_id ? "" : "Done.");
   }
 
@@ -499,33 +553,85 @@
     ui.pool.classList.remove("drop-here");
   }
 
-  for (const zone of [ui.ranking, ui.pool, ui.rankingEmpty]) {
-    zone.addEventListener("dragover", (event) => {
-      event.preventDefault();
-      event.dataTransfer.dropEffect = "move";
-      clearMarkers();
-      if (zone === ui.pool) {
-        ui.pool.classList.add("drop-here");
-        return;
-      }
+  function markDrop(zone, event) {
+    clearMarkers();
+    if (zone === ui.pool) {
+      ui.pool.classList.add("drop-here");
+    } else if (zone === ui.ranking) {
       ui.ranking.classList.add("drop-here");
       const index = dropIndex(event);
       const items = ui.ranking.children;
       if (index < items.length) items[index].classList.add("drop-before");
       else if (items.length) items[items.length - 1].classList.add("drop-after");
+    }
+  }
+
+  function dropOn(zone, id, event) {
+    clearMarkers();
+    if (!cards[id] || busy) return;
+    if (zone === ui.pool) unrank(id);
+    else if (zone === ui.ranking) placeAt(id, dropIndex(event));
+  }
+
+  for (const zone of [ui.ranking, ui.pool, ui.rankingEmpty]) {
+    const target = zone === ui.pool ? ui.pool : ui.ranking;
+    zone.addEventListener("dragover", (event) => {
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "move";
+      markDrop(target, event);
     });
     zone.addEventListener("dragleave", (event) => {
       if (!zone.contains(event.relatedTarget)) clearMarkers();
     });
     zone.addEventListener("drop", (event) => {
       event.preventDefault();
-      clearMarkers();
-      const id = Number(event.dataTransfer.getData("text/plain"));
-      if (!cards[id]) return;
-      if (zone === ui.pool) unrank(id);
-      else placeAt(id, dropIndex(event));
+      dropOn(target, Number(event.dataTransfer.getData("text/plain")), event);
     });
   }
+
+  /* Fingers and pens: HTML drag and drop does not start from a touch, so a card's handle
+   * (⠿, which does not scroll the page) follows pointer events, with the mouse's drop rules.
+   * Near the top or bottom of the screen the page scrolls along. */
+  let touchDrag = null;
+  function touchDragStart(event, id, card) {
+    if (event.pointerType === "mouse" || busy) return;
+    event.preventDefault();
+    event.target.setPointerCapture(event.pointerId);
+    touchDrag = { id, card, pointer: event.pointerId };
+    card.classList.add("dragging");
+  }
+
+  function zoneAt(x, y) {
+    const under = document.elementFromPoint(x, y);
+    if (!under) return null;
+    if (under.closest("#pool")) return ui.pool;
+    if (under.closest(".ranking-panel")) return ui.ranking;
+    return null;
+  }
+
+  function touchDragEnd(event, dropped) {
+    if (!touchDrag || event.pointerId !== touchDrag.pointer) return;
+    const { id, card } = touchDrag;
+    touchDrag = null;
+    card.classList.remove("dragging");
+    if (dropped) dropOn(zoneAt(event.clientX, event.clientY), id, event);
+    else clearMarkers();
+  }
+
+  document.addEventListener("pointermove", (event) => {
+    if (!touchDrag || event.pointerId !== touchDrag.pointer) return;
+    event.preventDefault();
+    markDrop(zoneAt(event.clientX, event.clientY), event);
+    const edge = 56;
+    if (event.clientY < edge) window.scrollBy(0, -18);
+    else if (event.clientY > window.innerHeight - edge) window.scrollBy(0, 18);
+  });
+  document.addEventListener("pointerup", (event) => touchDragEnd(event, true));
+  document.addEventListener("pointercancel", (event) => touchDragEnd(event, false));
+
+  ui.instructionsBox.addEventListener("toggle", () => {
+    if (!ui.instructionsBox.open) instructionsRead();
+  });
 
   // Time on task counts only while the page is visible.
   document.addEventListener("visibilitychange", () => {

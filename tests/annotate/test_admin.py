@@ -89,3 +89,13 @@ def test_non_staff_users_cannot_open_the_admin(annotator):
     response = client.get(admin_url(Project, "changelist"))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_the_index_names_ranking_entries_and_the_completion_list_shows_text(admin_browser, ranking):
+    index = admin_browser.get(reverse("admin:index")).content.decode()
+    assert "Ranking entries" in index and "entrys" not in index
+    completion = ranking.prompt.completions.first()
+    Completion.objects.filter(pk=completion.pk).update(text="<b>Bold</b>\n\nsecond   line " + "word " * 40)
+    listing = admin_browser.get(admin_url(Completion, "changelist")).content.decode()
+    assert "&lt;b&gt;Bold&lt;/b&gt; second line word" in listing  # escaped, on one line
+    assert "<b>Bold</b>" not in listing

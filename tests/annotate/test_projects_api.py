@@ -100,6 +100,7 @@ def test_staff_create_a_project_with_defaults(admin_client_api, annotator):
     assert response.data["id"] == project.pk
     assert (project.min_completions, project.max_completions, project.rankings_per_prompt) == (4, 9, 3)
     assert project.shuffle_completions is True
+    assert project.render_markdown is True
     assert list(project.annotators.all()) == [annotator]
 
 
@@ -112,6 +113,7 @@ def test_staff_create_a_project_with_every_setting(admin_client_api, db):
         "rankings_per_prompt": 1,
         "allow_ties": True,
         "shuffle_completions": False,
+        "render_markdown": False,
         "assignment_minutes": 10,
         "base_model": "/models/minilm",
         "retrain_after_rankings": 0,

@@ -54,7 +54,20 @@ def test_the_rank_page_carries_the_first_task_progress_and_a_csrf_cookie(project
     assert data["task"]["prompt"]["text"] == "</script><script>alert(1)</script>"  # json_script escaped it
     assert data["progress"] == {"done_today": 0, "done_total": 0, "left": 3}
     assert data["urls"]["submit"] == "/api/v1/assignments/{id}/ranking"
-    assert "js/rank.js" in response.content.decode()
+    assert data["project"] == {"id": project.pk, "render_markdown": True}
+    html = response.content.decode()
+    for script in ("vendor/markdown-it/markdown-it.umd.min.js", "vendor/dompurify/purify.min.js", "js/rank.js"):
+        assert script in html
+    assert "<script>" not in html  # no inline script (a Content-Security-Policy of 'self' allows only files)
+    assert 'rel="icon"' in html
+
+
+def test_the_favicon_is_served_and_the_old_path_points_to_it(annotator, browser_for):
+    client = browser_for(annotator)
+    redirect = client.get("/favicon.ico")
+    assert redirect.status_code == 301
+    icon = client.get(redirect["Location"])
+    assert icon.status_code == 200 and b"<svg" in b"".join(icon.streaming_content)
 
 
 def test_the_rank_page_is_for_the_projects_annotators_and_staff(project, outsider, admin_user, browser_for):

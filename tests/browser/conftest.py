@@ -49,13 +49,16 @@ def browser() -> Iterator:
 
 @pytest.fixture
 def page_as(browser, live_server) -> Iterator[Callable]:
-    """page_as(user, width=1280) -> a Playwright page logged in as ``user`` (session cookie)."""
+    """page_as(user, width=1280) -> a Playwright page logged in as ``user`` (session cookie).
+
+    Other keywords go to the browser context (``has_touch=True, is_mobile=True`` for a phone).
+    """
     contexts = []
 
-    def open_page(user, width: int = 1280, height: int = 900):
+    def open_page(user, width: int = 1280, height: int = 900, **context_options):
         client = Client()
         client.force_login(user)
-        context = browser.new_context(viewport={"width": width, "height": height})
+        context = browser.new_context(viewport={"width": width, "height": height}, **context_options)
         context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}])
         context.set_default_timeout(10_000)
         contexts.append(context)
