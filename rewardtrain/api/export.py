@@ -32,9 +32,9 @@ from rewardtrain.services.export import (
     EXTENSIONS,
     FORMATS,
     ExportOptions,
-    ExportStats,
     export_metadata,
     export_parquet,
+    export_stats_with_lengths,
     export_stream,
 )
 
@@ -75,7 +75,7 @@ class ProjectExportApi(APIView):
         project = project_for_request(request, project_id)
         options = ExportOptions.from_mapping(request.query_params)
         if request.query_params.get("meta") in ("1", "true", "yes"):
-            stats = ExportStats()
+            stats = export_stats_with_lengths(project=project)
             if options.format == "parquet":
                 with tempfile.NamedTemporaryFile(suffix=".parquet") as scratch:
                     export_parquet(project=project, options=options, path=scratch.name, stats=stats)

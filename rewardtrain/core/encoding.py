@@ -238,3 +238,62 @@ class SequenceEncoder:
                 types = [special.pair_types[0]] * (len(prefix) + len(kept) + len(suffix))
             out.append(EncodedSequence(prefix + kept + suffix, types))
         return out
+
+
+class TokenLengths:
+    """Token lengths of exported sequences as TRL's RewardTrainer tokenizes them, for an export's metadata.
+
+    TRL appends the tokenizer's EOS to each text, tokenizes ``prompt + completion`` with the special
+    tokens, and silently drops a pair when either side is over its ``max_length`` (default 1024, more
+    than a 512-position encoder can read). An item is one pair (its longer side) or one completion::
+
+        lengths = TokenLengths(tokenizer, max_positions=512)
+        lengths.add("User: hi\\n\\nAssistant: hello", "User: hi\\n\\nAssistant: no")  # one pair
+        lengths.summary()["max"]
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, *, max_positions: int | None, batch: int = 512) -> None:
+        self.tokenizer = tokenizer
+        self.max_positions = max_positions
+        self.batch = batch
+        self.eos = tokenizer.eos_token or ""
+        self.lengths: list[int] = []
+        self._pending: list[tuple[str, ...]] = []
+        self._known: dict[str, int] = {}  # a completion recurs in the K-1 pairs of its ranking
+
+    def add(self, *texts: str) -> None:
+        self._pending.append(texts)
+        if len(self._pending) >= self.batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        if len(self._known) > 8 * self.batch:
+            self._known.clear()
+        unknown = list(dict.fromkeys(text for item in self._pending for text in item if text not in self._known))
+        if unknown:
+            # verbose=False: measuring a text longer than the model reads is the point, not a mistake.
+            ids = self.tokenizer([text + self.eos for text in unknown], verbose=False)["input_ids"]
+            self._known.update(zip(unknown, map(len, ids), strict=True))
+        self.lengths.extend(max(self._known[text] for text in item) for item in self._pending)
+        self._pending.clear()
+
+    def summary(self) -> dict[str, Any]:
+        """Count, percentiles and maximum of the item lengths; how many items TRL drops at each max_length."""
+        self._flush()
+        ordered = sorted(self.lengths)
+
+        def percentile(share: float) -> int | None:
+            return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else None
+
+        limits = sorted({256, 512, 1024, 2048, *([self.max_positions] if self.max_positions else [])})
+        over = {str(limit): sum(length > limit for length in ordered) for limit in limits}
+        return {
+            "items": len(ordered),
+            "p50": percentile(0.5),
+            "p90": percentile(0.9),
+            "p99": percentile(0.99),
+            "max": ordered[-1] if ordered else None,
+            "max_positions": self.max_positions,
+            "over_max_positions": over.get(str(self.max_positions)) if self.max_positions else None,
+            "over_length": over,
+        }

@@ -59,7 +59,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from annotate.models import Completion, Project, Prompt, Ranking
-from rewardtrain.models import Comparison
+from rewardtrain.models import Comparison, ModelVersion
 from rewardtrain.services.agreement import agreement_report, consensus_order, prompt_report
 
 FORMATS = ("trl", "rankings", "consensus", "csv", "parquet")
@@ -174,6 +174,9 @@ class ExportStats:
     prompts: set[int] = field(default_factory=set)
     rankings: set[int] = field(default_factory=set)
     splits: dict[str, int] = field(default_factory=lambda: {"train": 0, "test": 0})
+    # Token lengths as TRL tokenizes the lines (rewardtrain.core.encoding.TokenLengths), when asked for.
+    lengths: Any = None
+    lengths_source: dict[str, Any] = field(default_factory=dict)
 
     def count(self, *, prompt_id: int, ranking_id: int | None, side: str, tie: bool = False) -> None:
         self.lines += 1
@@ -286,6 +289,8 @@ def _comparison_rows(selection: _Selection, stats: ExportStats, chunk_size: int)
         if not selection.wanted(last_side):
             continue
         stats.count(prompt_id=prompt_id, ranking_id=row[1], side=last_side, tie=row[9])
+        if stats.lengths is not None:
+            stats.lengths.add(last_prompt + row[13], last_prompt + row[14])
         yield row, last_side, last_prompt
 
 
@@ -414,6 +419,13 @@ def _ranked_record(prompt: dict[str, Any], order: list[list[int]], *, seed: int,
     }
 
 
+def _measure_completions(stats: ExportStats, record: dict[str, Any]) -> None:
+    if stats.lengths is not None:
+        rendered = render_prompt(record["context"], record["prompt"])
+        for text in record["completions"]:
+            stats.lengths.add(rendered + text)
+
+
 def _rankings_lines(selection: _Selection, stats: ExportStats, chunk_size: int) -> Iterator[str]:
     dumps = json.JSONEncoder(ensure_ascii=False).encode
     for prompt, rankings in _ranked_prompts(selection):
@@ -432,6 +444,7 @@ def _rankings_lines(selection: _Selection, stats: ExportStats, chunk_size: int) 
             if selection.labels_split:
                 record["split"] = side
             stats.count(prompt_id=prompt["id"], ranking_id=ranking["id"], side=side)
+            _measure_completions(stats, record)
             yield dumps(record) + "\n"
 
 
@@ -454,6 +467,7 @@ def _consensus_lines(selection: _Selection, stats: ExportStats, chunk_size: int)
         if selection.labels_split:
             record["split"] = side
         stats.count(prompt_id=prompt["id"], ranking_id=None, side=side)
+        _measure_completions(stats, record)
         yield dumps(record) + "\n"
 
 
@@ -535,15 +549,54 @@ def export_metadata(
             "train": stats.splits["train"],
             "test": stats.splits["test"],
         }
+    if stats is not None and (stats.lengths is not None or stats.lengths_source):
+        meta["token_lengths"] = {
+            **stats.lengths_source,
+            "unit": "completion" if options.format in ("rankings", "consensus") else "pair (its longer side)",
+            "measured": "the rendered prompt + completion + EOS with the tokenizer's special tokens, as TRL's "
+            "RewardTrainer tokenizes a line; TRL drops a pair when either side is over its max_length (default "
+            "1024) and the backbone reads at most max_positions tokens",
+            **(stats.lengths.summary() if stats.lengths is not None else {}),
+        }
     if seconds is not None:
         meta["seconds"] = round(seconds, 3)
     return meta
 
 
+def export_token_lengths(*, project: Project) -> tuple[Any, dict[str, Any]]:
+    """(TokenLengths or None, where its tokenizer came from): the tokenizer of the project's active model
+    (else its base model, else the shipped default), so the metadata speaks of the backbone in use."""
+    from rewardtrain.core.config import default_model_path
+
+    active = ModelVersion.objects.filter(project=project, is_active=True).only("version", "artifact_path").first()
+    if active is not None:
+        path, source = active.artifact_path, {"tokenizer": f"active model version {active.version}"}
+    else:
+        path = project.base_model or default_model_path()
+        source = {"tokenizer": "the project's base model" if project.base_model else "the default base model"}
+    source["model"] = path if active is None else (active.base_model or path)
+    try:
+        from transformers import AutoConfig, AutoTokenizer
+
+        from rewardtrain.core.encoding import TokenLengths
+
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        positions = getattr(AutoConfig.from_pretrained(path), "max_position_embeddings", None)
+        return TokenLengths(tokenizer, max_positions=positions if isinstance(positions, int) else None), source
+    except Exception as error:  # a missing artifact or an offline hub id must not fail the export
+        return None, {**source, "error": f"could not load the tokenizer: {str(error)[:300]}"}
+
+
+def export_stats_with_lengths(*, project: Project) -> ExportStats:
+    """Stats that also measure token lengths (for the metadata; the plain data stream skips the cost)."""
+    lengths, source = export_token_lengths(project=project)
+    return ExportStats(lengths=lengths, lengths_source=source)
+
+
 def export_to_path(*, project: Project, options: ExportOptions, path: str | Path, chunk_size: int = 2000) -> dict:
     """Write the export to ``path`` and its metadata to ``path.meta.json``; return the metadata."""
     path = Path(path)
-    stats = ExportStats()
+    stats = export_stats_with_lengths(project=project)
     started = time.perf_counter()
     if options.format == "parquet":
         export_parquet(project=project, options=options, path=path, stats=stats, chunk_size=chunk_size)

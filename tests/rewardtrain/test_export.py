@@ -222,3 +222,54 @@ def test_the_command_names_a_bad_option(project, tmp_path):
 def test_a_project_without_comparisons_exports_an_empty_file(project, tmp_path):
     lines, meta = export(project, tmp_path, format="trl")
     assert lines == [] and meta["counts"]["lines"] == 0
+
+
+def trl_lengths(tokenizer, lines: list[dict]) -> list[int]:
+    """What TRL's RewardTrainer measures: prompt + text + EOS, special tokens on; a pair by its longer side."""
+    eos = tokenizer.eos_token or ""
+
+    def length(text: str) -> int:
+        return len(tokenizer(text + eos, verbose=False)["input_ids"])
+
+    return [max(length(line["prompt"] + line["chosen"]), length(line["prompt"] + line["rejected"])) for line in lines]
+
+
+@pytest.mark.django_db
+def test_the_metadata_names_the_token_lengths_of_the_default_backbone(project, ranked, tmp_path):
+    from transformers import AutoTokenizer
+
+    from rewardtrain.core.config import default_model_path
+
+    lines, meta = export(project, tmp_path, format="trl")
+    lengths = meta["token_lengths"]
+    expected = trl_lengths(AutoTokenizer.from_pretrained(default_model_path()), lines)
+    assert lengths["tokenizer"] == "the default base model" and lengths["max_positions"] == 512
+    assert lengths["items"] == len(lines) and lengths["max"] == max(expected)
+    assert lengths["over_max_positions"] == 0 and lengths["over_length"]["1024"] == 0
+    on_disk = json.loads((tmp_path / "out.jsonl.meta.json").read_text())
+    assert on_disk["token_lengths"] == lengths
+
+
+@pytest.mark.django_db
+def test_the_token_lengths_follow_the_active_model_and_count_what_trl_would_drop(
+    project, make_prompt, annotator, tmp_path
+):
+    from transformers import AutoTokenizer
+
+    from rewardtrain.models import ModelVersion
+    from tests.core.conftest import build_tiny_encoder
+
+    artifact = build_tiny_encoder(tmp_path / "tiny")  # 128 positions
+    ModelVersion.objects.create(project=project, version=1, artifact_path=str(artifact), is_active=True)
+    prompt = make_prompt(project, k=3, text="Summarise: " + "long words here " * 60)
+    rank(prompt, annotator, [[0], [1], [2]])
+    comparisons_expand()
+
+    lines, meta = export(project, tmp_path, format="trl")
+    lengths = meta["token_lengths"]
+    expected = trl_lengths(AutoTokenizer.from_pretrained(artifact), lines)
+    assert lengths["tokenizer"] == "active model version 1" and lengths["max_positions"] == 128
+    assert lengths["items"] == 3 and lengths["max"] == max(expected) > 128
+    assert lengths["over_max_positions"] == sum(length > 128 for length in expected) == 3
+    _, meta = export(project, tmp_path, "ranked.jsonl", format="rankings")
+    assert meta["token_lengths"]["unit"] == "completion" and meta["token_lengths"]["items"] == 3

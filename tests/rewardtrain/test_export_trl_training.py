@@ -62,3 +62,45 @@ def test_the_trl_file_loads_with_datasets_and_trains_a_reward_model_one_step(pro
     assert result.global_step == 1
     assert torch.isfinite(torch.tensor(result.training_loss))
     assert any(not torch.equal(old, new.detach()) for old, new in zip(before, model.parameters(), strict=True))
+
+
+@pytest.mark.django_db
+def test_the_documented_trl_settings_train_on_every_pair_that_trl_alone_would_drop(project, make_prompt, tmp_path):
+    """docs/comparisons.md: pre-tokenize with truncation at the backbone's positions, and no pair is lost."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import datasets
+    from trl import RewardConfig, RewardTrainer
+
+    raters = annotators(1)
+    for index in range(3):
+        prompt = make_prompt(project, k=3, text=f"Question {index}: " + "tell me more about this " * (10 * index))
+        rank(prompt, raters[0], [[0], [1], [2]])
+    comparisons_expand()
+    path = tmp_path / "pairs.jsonl"
+    export_to_path(project=project, options=ExportOptions(format="trl"), path=path)
+    model, tokenizer = tiny_reward_model()
+    max_length = 64  # this test's stand-in for the backbone's max_positions (the meta's token_lengths)
+
+    def args() -> RewardConfig:
+        return RewardConfig(
+            output_dir=str(tmp_path / "out"), max_steps=1, per_device_train_batch_size=3, learning_rate=1e-3,
+            max_length=max_length, report_to=[], save_strategy="no", bf16=False, use_cpu=True,
+            dataloader_num_workers=0,
+        )  # fmt: skip
+
+    def load() -> datasets.Dataset:
+        return datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp_path / "cache"))
+
+    plain = RewardTrainer(model=model, args=args(), train_dataset=load(), processing_class=tokenizer)
+    assert 0 < plain.train_dataset.num_rows < 9  # TRL drops the long pairs silently
+
+    def tokenize(line: dict) -> dict:  # the recipe of docs/comparisons.md
+        def ids(reply: str) -> list[int]:
+            text = reply + tokenizer.eos_token
+            return tokenizer(line["prompt"], text, truncation="longest_first", max_length=max_length)["input_ids"]
+
+        return {"chosen_ids": ids(line["chosen"]), "rejected_ids": ids(line["rejected"])}
+
+    recipe = RewardTrainer(model=model, args=args(), train_dataset=load().map(tokenize), processing_class=tokenizer)
+    assert recipe.train_dataset.num_rows == 9
+    assert recipe.train().global_step == 1
