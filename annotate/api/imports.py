@@ -56,6 +56,7 @@ ImportOutputSerializer = inline_serializer(
         "rankings_created": serializers.IntegerField(),
         "comparisons_created": serializers.IntegerField(),
         "identical_pairs_skipped": serializers.IntegerField(),
+        "empty_pairs_skipped": serializers.IntegerField(),
         "summary": serializers.CharField(),
     },
 )

@@ -37,7 +37,13 @@ class RecordError(Exception):
 
 
 class IdenticalPair(Exception):
-    """A preference pair whose chosen and rejected replies are the same text: skipped, counted."""
+    """A preference pair whose chosen and rejected replies are the same text (apart from
+    whitespace): skipped, counted."""
+
+
+class EmptyReplyPair(Exception):
+    """A preference pair with an empty (or whitespace-only) reply: skipped, counted. The Anthropic
+    HH test splits hold 8 in 4,666 pairs; a ranked prompt with an empty completion is refused."""
 
 
 class CompletionRow(NamedTuple):
@@ -66,7 +72,7 @@ def text_check(value: Any, field: str, *, max_chars: int, allow_blank: bool = Tr
     if not isinstance(value, str):
         raise RecordError(field, f"must be a string, not {json_type(value)}")
     if not allow_blank and not value.strip():
-        raise RecordError(field, "must not be empty")
+        raise RecordError(field, "must not be empty or whitespace only")
     if len(value) > max_chars:
         raise RecordError(field, f"is {len(value):,} characters; the limit is {max_chars:,}")
     if "\x00" in value:  # PostgreSQL text cannot hold it
@@ -114,14 +120,27 @@ def context_check(value: Any, *, max_chars: int) -> list[dict[str, str]]:
     return turns
 
 
+def text_key(text: str) -> str:
+    """What a reader sees of a text: runs of whitespace (spaces, tabs, line breaks, NBSP) as one
+    space, none at the ends. Two texts with the same key look the same on a card."""
+    return " ".join(text.split())
+
+
 def completions_check(completions: list[CompletionRow]) -> list[CompletionRow]:
-    """Completion texts and ids must be distinct within a prompt: a ranking tells them apart."""
+    """Completion texts and ids must be distinct within a prompt: a ranking tells them apart.
+
+    Texts that differ only in whitespace count as the same text: they would show as two
+    identical cards.
+    """
     first_text: dict[str, int] = {}
     first_id: dict[str, int] = {}
     for index, completion in enumerate(completions):
-        if completion.text in first_text:
-            raise RecordError(f"completions[{index}]", f"same text as completions[{first_text[completion.text]}]")
-        first_text[completion.text] = index
+        key = text_key(completion.text)
+        if key in first_text:
+            seen = first_text[key]
+            same = "" if completions[seen].text == completion.text else " apart from whitespace"
+            raise RecordError(f"completions[{index}]", f"same text as completions[{seen}]{same}")
+        first_text[key] = index
         if completion.external_id:
             if completion.external_id in first_id:
                 raise RecordError(
@@ -168,7 +187,7 @@ def prompt_record_parse(record: Any, *, max_chars: int) -> PromptRow:
 def completion_parse(item: Any, index: int, max_chars: int) -> CompletionRow:
     field = f"completions[{index}]"
     if isinstance(item, str):
-        return CompletionRow(text_check(item, field, max_chars=max_chars))
+        return CompletionRow(text_check(item, field, max_chars=max_chars, allow_blank=False))
     if not isinstance(item, dict):
         raise RecordError(field, f'must be a string or an object {{"text", "model"?, "id"?}}, not {json_type(item)}')
     unknown = [key for key in item if key not in COMPLETION_FIELDS]
@@ -178,7 +197,7 @@ def completion_parse(item: Any, index: int, max_chars: int) -> CompletionRow:
     if model is not None and (not isinstance(model, str) or len(model) > 200):
         raise RecordError(f"{field}.model", "must be a string of at most 200 characters")
     return CompletionRow(
-        text=text_check(item.get("text"), f"{field}.text", max_chars=max_chars),
+        text=text_check(item.get("text"), f"{field}.text", max_chars=max_chars, allow_blank=False),
         model_name=model or "",
         external_id=id_check(item.get("id"), f"{field}.id"),
         metadata=metadata_check(item.get("metadata"), f"{field}.metadata"),
@@ -265,6 +284,8 @@ def oasst_group_row(
     for index, reply in ranked:
         reply_path = f"{path}.replies[{index}]"
         oasst_node_check(reply, reply_path, max_chars)
+        if not reply["text"].strip():
+            raise RecordError(f"{reply_path}.text", "must not be empty or whitespace only")
         rank = reply["rank"]
         if not isinstance(rank, int) or isinstance(rank, bool) or rank < 0:
             raise RecordError(f"{reply_path}.rank", "must be a non-negative integer")
@@ -278,7 +299,7 @@ def oasst_group_row(
             )
         )
     if not text.strip():
-        raise RecordError(f"{path}.text", "must not be empty")
+        raise RecordError(f"{path}.text", "must not be empty or whitespace only")
     completions_check(completions)
     order = [[position for position, rank in enumerate(ranks) if rank == value] for value in sorted(set(ranks))]
     metadata = {"source": "oasst", "message_tree_id": tree_id, "lang": node.get("lang")}
@@ -314,8 +335,10 @@ def pair_record_parse(record: Any, *, max_chars: int) -> PromptRow:
             context, text = hh_turns_split(prefix, "prompt")
         else:
             context, text = [], prompt
-    if chosen == rejected:
+    if text_key(chosen) == text_key(rejected):
         raise IdenticalPair
+    if not chosen.strip() or not rejected.strip():
+        raise EmptyReplyPair
     completions = [CompletionRow(chosen), CompletionRow(rejected)]
     metadata = {key: value for key, value in record.items() if key not in PAIR_FIELDS}
     external_id = id_check(record.get("id"), "id") or content_id(text, context, completions)

@@ -40,6 +40,7 @@ from django.utils import timezone
 from annotate.importers.copy import CopyWriter
 from annotate.importers.formats import (
     CONTENT_ID_PREFIX,
+    EmptyReplyPair,
     IdenticalPair,
     PromptRow,
     RecordError,
@@ -87,6 +88,7 @@ class ImportResult:
     rankings_created: int = 0
     comparisons_created: int = 0  # ordered pairs (completions in different groups) of the new rankings
     identical_pairs_skipped: int = 0  # preference pairs whose chosen and rejected texts are the same
+    empty_pairs_skipped: int = 0  # preference pairs with an empty (or whitespace-only) reply
     completion_range_set: tuple[int, int] | None = field(default=None)
 
     def summary(self) -> str:
@@ -95,8 +97,10 @@ class ImportResult:
             f"{self.completions_created:,} completions, {self.rankings_created:,} rankings "
             f"({self.comparisons_created:,} pairwise comparisons)"
         )
-        if self.identical_pairs_skipped:
-            text += f", {self.identical_pairs_skipped:,} pairs with identical replies skipped"
+        skipped = ((self.identical_pairs_skipped, "identical replies"), (self.empty_pairs_skipped, "an empty reply"))
+        for count, why in skipped:
+            if count:
+                text += f", {count:,} {'pair' if count == 1 else 'pairs'} with {why} skipped"
         if self.completion_range_set:
             text += f"; project now takes {self.completion_range_set[0]}..{self.completion_range_set[1]} completions"
         return text
@@ -110,6 +114,7 @@ class ImportResult:
             "rankings_created": self.rankings_created,
             "comparisons_created": self.comparisons_created,
             "identical_pairs_skipped": self.identical_pairs_skipped,
+            "empty_pairs_skipped": self.empty_pairs_skipped,
         }
 
 
@@ -342,6 +347,9 @@ def rows_check(
                 parsed = parse(record, max_chars=max_chars)
             except IdenticalPair:
                 result.identical_pairs_skipped += 1
+                continue
+            except EmptyReplyPair:
+                result.empty_pairs_skipped += 1
                 continue
             for row in parsed if isinstance(parsed, list) else [parsed]:
                 row_check(row, k_min=k_min, k_max=k_max)

@@ -174,6 +174,22 @@ GOOD = json.dumps({"prompt": "Fine", "completions": FOUR})
             r"^line 2: completions\[2\]: same text as completions\[0\]",
         ),
         (
+            json.dumps({"prompt": "Q", "completions": ["A", " \n\t ", "B", "C"]}),
+            r"^line 2: completions\[1\]: must not be empty or whitespace only",
+        ),
+        (
+            json.dumps({"prompt": "Q", "completions": ["A", "B", "C", {"text": "", "model": "m"}]}),
+            r"^line 2: completions\[3\].text: must not be empty or whitespace only",
+        ),
+        (
+            json.dumps({"prompt": "Q", "completions": ["A", "Hello  world.\n", "B", "Hello world."]}),
+            r"^line 2: completions\[3\]: same text as completions\[1\] apart from whitespace$",
+        ),
+        (
+            json.dumps({"prompt": "Q", "completions": ["A", "B", "x\u00a0y", "\tx\r\ny"]}),
+            r"^line 2: completions\[3\]: same text as completions\[2\] apart from whitespace$",
+        ),
+        (
             json.dumps({"prompt": "Q", "completions": ["A", "B", 3, "C"]}),
             r"^line 2: completions\[2\]: must be a string or an object",
         ),
@@ -329,6 +345,17 @@ def test_oasst_structure_errors_name_the_node(db, tmp_path):
     assert nothing_written()
 
 
+def test_oasst_replies_that_are_blank_or_equal_apart_from_whitespace_are_refused(db, tmp_path):
+    project = Project.objects.create(name="OA")
+    blank = oasst_tree([reply("a", 0), {**reply("b", 1), "text": " \n "}])
+    with pytest.raises(ImportFailed, match=r"^line 1: prompt.replies\[1\].text: must not be empty or whitespace only"):
+        prompts_import(project=project, source=jsonl(tmp_path / "t.jsonl", [blank]), format="oasst")
+    twins = oasst_tree([{**reply("a", 0), "text": "Same  reply"}, {**reply("b", 1), "text": "Same reply\n"}])
+    with pytest.raises(ImportFailed, match=r"^line 1: completions\[1\]: same text as completions\[0\] apart from"):
+        prompts_import(project=project, source=jsonl(tmp_path / "u.jsonl", [twins]), format="oasst")
+    assert nothing_written()
+
+
 # --- preference pairs ----------------------------------------------------------------------
 
 
@@ -370,12 +397,27 @@ def test_a_trl_prompt_in_hh_form_is_split_too(db):
 def test_the_hh_fixture_imports_gzipped_and_skips_identical_pairs(db):
     project = Project.objects.create(name="HH")
     result = prompts_import(project=project, source=FIXTURES / "hh_pairs.jsonl.gz")
-    assert (result.prompts_created, result.rankings_created, result.identical_pairs_skipped) == (18, 18, 2)
-    assert "2 pairs with identical replies skipped" in result.summary()
+    counts = (result.prompts_created, result.rankings_created)
+    assert counts + (result.identical_pairs_skipped, result.empty_pairs_skipped) == (17, 17, 2, 1)
+    assert "2 pairs with identical replies skipped, 1 pair with an empty reply skipped" in result.summary()
+    assert not Completion.objects.filter(text__regex=r"^\s*$").exists()
     # Its replies contain Human: turns of their own; the split is at the shared prefix.
     assert Prompt.objects.filter(text="What are some famous world music artists?", context=[]).exists()
     again = prompts_import(project=project, source=FIXTURES / "hh_pairs.jsonl.gz")
-    assert (again.prompts_created, again.rankings_created, Ranking.objects.count()) == (0, 0, 18)
+    assert (again.prompts_created, again.rankings_created, Ranking.objects.count()) == (0, 0, 17)
+
+
+def test_pairs_equal_apart_from_whitespace_or_with_an_empty_reply_are_skipped_and_counted(db):
+    project = Project.objects.create(name="Pairs")
+    records = [
+        {"prompt": "Q1", "chosen": "Same answer.", "rejected": "Same  answer.\n"},
+        {"prompt": "Q2", "chosen": "A real answer.", "rejected": "   "},
+        {"prompt": "Q3", "chosen": "", "rejected": "Only this side."},
+        {"prompt": "Q4", "chosen": "Good.", "rejected": "Bad."},
+    ]
+    result = prompts_import(project=project, source=records, format="pairs")
+    assert (result.prompts_created, result.identical_pairs_skipped, result.empty_pairs_skipped) == (1, 1, 2)
+    assert Prompt.objects.get().text == "Q4"
 
 
 @pytest.mark.parametrize(
