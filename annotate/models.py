@@ -55,6 +55,9 @@ class Project(models.Model):
     )
     retrain_daily = models.BooleanField(default=False, help_text="Also retrain once a day.")
     created_at = models.DateTimeField(auto_now_add=True)
+    # An archived project hands out no tasks and leaves its annotators' lists; staff still see it
+    # and its data, and can bring it back (project_archive / project_unarchive).
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -234,3 +237,48 @@ class RankingEntry(models.Model):
 
     def __str__(self) -> str:
         return f"Completion {self.completion_id} at rank {self.rank}"
+
+
+class ImportJob(models.Model):
+    """An uploaded file on its way into a project: checked first (a preview of what it will create),
+    then imported by a Celery worker while the page follows ``progress``. annotate.services.import_jobs
+    moves it through its states; the file itself lies under settings.IMPORT_UPLOAD_DIR until the job ends.
+    """
+
+    class State(models.TextChoices):
+        CHECKING = "checking"  # queued or running: the whole file is read and checked, nothing written
+        CHECKED = "checked"  # the preview is ready; waits for the admin to confirm
+        IMPORTING = "importing"  # queued or running: the file is written in one transaction
+        DONE = "done"
+        FAILED = "failed"  # a bad record (error, error_line, error_field) or a crash; nothing was imported
+        CANCELLED = "cancelled"  # the admin dropped it after the preview
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    file_name = models.CharField(max_length=255)  # as uploaded, shown to people; never used as a path
+    file_size = models.PositiveBigIntegerField(default=0)
+    stored_path = models.CharField(max_length=500, blank=True, default="")  # under IMPORT_UPLOAD_DIR
+    format = models.CharField(max_length=16, blank=True, default="")  # chosen, or detected by the check
+    state = models.CharField(max_length=16, choices=State.choices, default=State.CHECKING)
+    # Set while a worker holds the job, so that a second delivery of the same task does nothing.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # {"phase": "checking"|"writing", "done": int, "total": int|None, "fraction": float}
+    progress = models.JSONField(default=dict, blank=True)
+    preview = models.JSONField(default=dict, blank=True)  # first records and what the import will create
+    result = models.JSONField(default=dict, blank=True)  # ImportResult.as_dict() and its summary
+    error = models.TextField(blank=True, default="")
+    error_line = models.PositiveIntegerField(null=True, blank=True)
+    error_field = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} of {self.file_name} ({self.state})"
+
+    @property
+    def is_running(self) -> bool:
+        return self.state in (self.State.CHECKING, self.State.IMPORTING)

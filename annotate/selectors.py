@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
-from django.db.models import Avg, Count, F, Q, QuerySet, Sum, Value
+from django.db.models import Avg, Count, F, Max, Q, QuerySet, Sum, Value
 from django.db.models.functions import Least
 from django.utils import timezone
 
@@ -20,7 +21,7 @@ def projects_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Proj
         return Project.objects.none()
     if user.is_staff:
         return Project.objects.all()
-    return Project.objects.filter(annotators=user)
+    return Project.objects.filter(annotators=user, archived_at__isnull=True)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,95 @@ def project_progress(*, project: Project) -> ProjectProgress:
         prompts_complete=prompts_complete,
         annotators=annotators,
     )
+
+
+@dataclass(frozen=True)
+class ProjectPace:
+    """Where a project stands: the figures at the top of its page."""
+
+    rankings_done: int  # towards the target (at most rankings_per_prompt per prompt)
+    rankings_wanted: int
+    prompts: int
+    prompts_left: int  # prompts still short of the rankings they want
+    rankings_last_day: int  # submitted or imported in the last 24 hours
+    hours_left: float | None  # at the last day's pace; None when nothing was ranked in it
+
+    @property
+    def percent_done(self) -> int:
+        return int(100 * self.rankings_done / self.rankings_wanted) if self.rankings_wanted else 0
+
+
+def project_pace(*, project: Project, now: datetime | None = None) -> ProjectPace:
+    """Rankings done and wanted, prompts left, the pace over the last day and the time left at that pace."""
+    now = now or timezone.now()
+    wanted = project.rankings_per_prompt
+    # The queue counters (ranking_count) are kept with the rankings, so this reads prompts only.
+    totals = Prompt.objects.filter(project=project).aggregate(
+        prompts=Count("id"),
+        done=Sum(Least("ranking_count", Value(wanted))),
+        left=Count("id", filter=Q(ranking_count__lt=wanted)),
+    )
+    last_day = Ranking.objects.filter(prompt__project=project, submitted_at__gte=now - timedelta(days=1)).count()
+    done, prompts = totals["done"] or 0, totals["prompts"] or 0
+    missing = prompts * wanted - done
+    return ProjectPace(
+        rankings_done=done,
+        rankings_wanted=prompts * wanted,
+        prompts=prompts,
+        prompts_left=totals["left"] or 0,
+        rankings_last_day=last_day,
+        hours_left=24 * missing / last_day if last_day else None,
+    )
+
+
+@dataclass(frozen=True)
+class Member:
+    """An annotator of the project and when they last did something in it."""
+
+    id: int
+    username: str
+    email: str
+    is_active: bool
+    has_password: bool  # False until a new account's owner set one through their link
+    rankings: int
+    last_ranking_at: datetime | None
+    last_task_at: datetime | None  # the latest task they opened, skipped or finished in the project
+    last_login: datetime | None
+
+    @property
+    def last_activity(self) -> datetime | None:
+        return max((at for at in (self.last_ranking_at, self.last_task_at) if at is not None), default=None)
+
+
+def project_members(*, project: Project) -> list[Member]:
+    """The project's annotators with their rankings and last activity in it, by username."""
+    users = project.annotators.annotate(
+        ranking_total=Count("rankings", filter=Q(rankings__prompt__project=project), distinct=True),
+        last_ranking_at=Max("rankings__submitted_at", filter=Q(rankings__prompt__project=project)),
+    ).order_by("username")
+    last_tasks = {
+        annotator: max((at for at in (started, finished) if at is not None), default=None)
+        for annotator, started, finished in Assignment.objects.filter(
+            prompt__project=project, annotator__in=project.annotators.values("pk")
+        )
+        .values("annotator")
+        .annotate(started=Max("started_at"), finished=Max("finished_at"))
+        .values_list("annotator", "started", "finished")
+    }
+    return [
+        Member(
+            id=user.pk,
+            username=user.get_username(),
+            email=user.email,
+            is_active=user.is_active,
+            has_password=user.has_usable_password(),
+            rankings=user.ranking_total,
+            last_ranking_at=user.last_ranking_at,
+            last_task_at=last_tasks.get(user.pk),
+            last_login=user.last_login,
+        )
+        for user in users
+    ]
 
 
 # --- The annotator workspace (annotate.services.tasks) -----------------------------------

@@ -1,6 +1,7 @@
 """Server-rendered pages. Business logic lives in annotate.services and selectors."""
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -15,7 +16,8 @@ def home(request: HttpRequest) -> HttpResponse:
     """The caller's projects, each with their progress and a way into the ranking page."""
     projects = [
         (project, annotator_task_progress(project=project, annotator=request.user))
-        for project in projects_visible_to(request.user).order_by("name")
+        # Archived projects come last (annotators never see them: projects_visible_to).
+        for project in projects_visible_to(request.user).order_by(F("archived_at").asc(nulls_first=True), "name")
     ]
     return render(request, "annotate/home.html", {"projects": projects})
 

@@ -239,6 +239,11 @@ SCORING_GATHER_MS = float(os.environ.get("SCORING_GATHER_MS", 0))
 API_TOKEN_CACHE_SECONDS = float(os.environ.get("API_TOKEN_CACHE_SECONDS", 5))
 # Largest prompt or completion accepted by import and annotation, in characters.
 MAX_TEXT_CHARS = int(os.environ.get("MAX_TEXT_CHARS", 100_000))
+# Files uploaded on the import page wait here for the worker that checks and imports them (the web
+# and worker processes must both see it: in docker/compose.yml it lies on the shared artifacts volume).
+IMPORT_UPLOAD_DIR = Path(os.environ.get("IMPORT_UPLOAD_DIR", ARTIFACT_DIR / "uploads"))
+# Largest file the import page accepts, in bytes (plain or gzip'd; the API has its own limits).
+IMPORT_UPLOAD_MAX_BYTES = int(os.environ.get("IMPORT_UPLOAD_MAX_BYTES", 1024 * 1024 * 1024))
 # Largest number of completions a project may ask for per prompt.
 MAX_COMPLETIONS_LIMIT = 16
 

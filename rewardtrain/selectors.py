@@ -7,17 +7,21 @@ from collections.abc import Iterator
 from django.db.models import Count, Q
 
 from annotate.models import Ranking
-from rewardtrain.models import Comparison
+from rewardtrain.models import Comparison, ModelVersion
 from rewardtrain.services.agreement import RankingFacts
 
 # --- comparisons and agreement (issue 4) ----------------------------------------------------------
 
 
-def ranking_facts_for_project(*, project_id: int, chunk_size: int = 5000) -> Iterator[RankingFacts]:
-    """Every ranking of the project as the plain record agreement works on."""
+def ranking_facts_for_project(
+    *, project_id: int, prompt_id: int | None = None, chunk_size: int = 5000
+) -> Iterator[RankingFacts]:
+    """Every ranking of the project (or of one of its prompts) as the plain record agreement works on."""
+    rankings = Ranking.objects.filter(prompt__project_id=project_id)
+    if prompt_id is not None:
+        rankings = rankings.filter(prompt_id=prompt_id)
     rows = (
-        Ranking.objects.filter(prompt__project_id=project_id)
-        .order_by("id")
+        rankings.order_by("id")
         .values_list("id", "prompt_id", "annotator_id", "order", "seconds", "assignment__shown_order")
     )
     for ranking_id, prompt_id, annotator_id, order, seconds, shown in rows.iterator(chunk_size=chunk_size):
@@ -57,3 +61,9 @@ def comparison_counts(*, project_id: int) -> dict[str, int]:
         "rankings_not_expanded": rankings.filter(comparisons__isnull=True).count(),
     }
 
+
+
+def active_model_version(*, project_id: int) -> ModelVersion | None:
+    """The version serving the project's rewards, if any (its metrics hold the held-out accuracy and
+    the length baseline measured on the same prompts)."""
+    return ModelVersion.objects.filter(project_id=project_id, is_active=True).first()

@@ -1,4 +1,4 @@
-"""Admin-facing pages of rewardtrain (project dashboards, training runs)."""
+"""Admin-facing pages of rewardtrain (the project page, the prompt browser)."""
 
 from django.urls import path
 
@@ -6,4 +6,6 @@ from rewardtrain import views
 
 urlpatterns: list = [
     path("projects/<int:project_id>/", views.project_detail, name="project-detail"),
+    path("projects/<int:project_id>/prompts/", views.prompt_browser, name="prompt-browser"),
+    path("projects/<int:project_id>/prompts/<int:prompt_id>/", views.prompt_detail, name="prompt-detail"),
 ]

@@ -118,25 +118,34 @@ class ImportResult:
         }
 
 
+# progress(phase, done, total): "checking" counts records read (total unknown: None), "writing" counts
+# prompts written of the checked rows. Called every PROGRESS_EVERY records and after every chunk written.
+Progress = Callable[[str, int, int | None], None]
+PROGRESS_EVERY = 500
+
+
+@dataclass
+class CheckedSource:
+    """A source read and checked in full, nothing written yet: what ``prompts_import`` will write."""
+
+    format: str
+    rows: list[PromptRow]
+    lines: list[int]  # the line (or item) each row came from
+    result: ImportResult  # counts known before writing (identical pairs skipped)
+    completion_range: tuple[int, int] | None  # the K range a ranked import into an empty project sets
+
+
 def prompts_import(
     *,
     project: Project,
     source: Source,
     format: str | None = None,
     import_user: AbstractBaseUser | None = None,
+    progress: Progress | None = None,
 ) -> ImportResult:
     """Check the whole source, then write it in one transaction. Raises ``ImportFailed``."""
-    if format is not None and format not in FORMATS:
-        raise ImportFailed(f"must be one of {', '.join(FORMATS)}, not {format!r}", field="format")
-    with ExitStack() as stack:
-        format, unit, records = records_open(source, format, stack)
-        # Ranked imports into an empty project take every group of the source (Open Assistant: K = 2..9).
-        completion_range = None
-        if format in ("oasst", "pairs") and not project.prompts.exists():
-            completion_range = OASST_COMPLETION_RANGE if format == "oasst" else (2, max(2, project.max_completions))
-        k_min, k_max = completion_range or (project.min_completions, project.max_completions)
-        result = ImportResult(format=format)
-        rows = rows_check(records, format=format, unit=unit, k_min=k_min, k_max=k_max, result=result)
+    checked = source_check(project=project, source=source, format=format, progress=progress)
+    rows, result, completion_range = checked.rows, checked.result, checked.completion_range
 
     with transaction.atomic():
         # Serialises imports into one project: two at once would race on the external ids.
@@ -150,8 +159,31 @@ def prompts_import(
             import_user = import_user or import_user_get()
         for start in range(0, len(rows), CHUNK_PROMPTS):
             rows_write(project=project, rows=rows[start : start + CHUNK_PROMPTS], annotator=import_user, result=result)
+            if progress is not None:
+                progress("writing", min(start + CHUNK_PROMPTS, len(rows)), len(rows))
     statistics_refresh(prompts_created=result.prompts_created, rankings=result.rankings_created > 0)
     return result
+
+
+def source_check(
+    *, project: Project, source: Source, format: str | None = None, progress: Progress | None = None
+) -> CheckedSource:
+    """Read and check a whole source against the project, writing nothing. Raises ``ImportFailed``."""
+    if format is not None and format not in FORMATS:
+        raise ImportFailed(f"must be one of {', '.join(FORMATS)}, not {format!r}", field="format")
+    with ExitStack() as stack:
+        format, unit, records = records_open(source, format, stack)
+        # Ranked imports into an empty project take every group of the source (Open Assistant: K = 2..9).
+        completion_range = None
+        if format in ("oasst", "pairs") and not project.prompts.exists():
+            completion_range = OASST_COMPLETION_RANGE if format == "oasst" else (2, max(2, project.max_completions))
+        k_min, k_max = completion_range or (project.min_completions, project.max_completions)
+        result = ImportResult(format=format)
+        lines: list[int] = []
+        rows = rows_check(
+            records, format=format, unit=unit, k_min=k_min, k_max=k_max, result=result, lines=lines, progress=progress
+        )
+    return CheckedSource(format=format, rows=rows, lines=lines, result=result, completion_range=completion_range)
 
 
 def statistics_refresh(*, prompts_created: int, rankings: bool) -> bool:
@@ -332,14 +364,26 @@ PARSERS: dict[str, Callable[..., PromptRow | list[PromptRow]]] = {
 
 
 def rows_check(
-    records: Iterable[Record], *, format: str, unit: str, k_min: int, k_max: int, result: ImportResult
+    records: Iterable[Record],
+    *,
+    format: str,
+    unit: str,
+    k_min: int,
+    k_max: int,
+    result: ImportResult,
+    lines: list[int] | None = None,
+    progress: Progress | None = None,
 ) -> list[PromptRow]:
-    """Parse and check every record against the project; the first problem raises ``ImportFailed``."""
+    """Parse and check every record against the project; the first problem raises ``ImportFailed``.
+
+    ``lines``, when given, receives the line (or item) number of every row returned."""
     parse = PARSERS[format]
     max_chars = settings.MAX_TEXT_CHARS
     rows: list[PromptRow] = []
     first_line_of_id: dict[str, int] = {}
-    for number, record in records:
+    for read, (number, record) in enumerate(records, start=1):
+        if progress is not None and read % PROGRESS_EVERY == 0:
+            progress("checking", read, None)
         try:
             if isinstance(record, RecordError):
                 raise record
@@ -360,6 +404,8 @@ def rows_check(
                     raise RecordError("id", f"{row.external_id!r} is also the id of {unit} {seen}")
                 first_line_of_id[row.external_id] = number
                 rows.append(row)
+                if lines is not None:
+                    lines.append(number)
         except RecordError as error:
             raise ImportFailed(error.reason, line=number, field=error.field, unit=unit) from None
     return rows
@@ -497,6 +543,9 @@ def rankings_write(
         batch_size=CHUNK_PROMPTS,
     )
     result.rankings_created += len(rankings)
-    result.comparisons_created += sum(
-        comb(sum(map(len, order)), 2) - sum(comb(len(group), 2) for group in order) for _, _, order in ranked
-    )
+    result.comparisons_created += sum(order_comparisons(order) for _, _, order in ranked)
+
+
+def order_comparisons(order: list[list[int]]) -> int:
+    """Ordered pairs of a ranking: pairs of completions in different groups (ties give none)."""
+    return comb(sum(map(len, order)), 2) - sum(comb(len(group), 2) for group in order)

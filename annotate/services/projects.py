@@ -11,7 +11,9 @@ whose prompts were already ranked cannot be deleted (the rankings are history).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +21,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from annotate.models import Project, Ranking
 
@@ -132,3 +135,46 @@ def project_annotators_remove(*, project: Project, usernames: Iterable[str]) -> 
     users = users_by_username(usernames)
     project.annotators.remove(*users)
     return users
+
+
+@transaction.atomic
+def project_archive(*, project: Project) -> Project:
+    """Stop a project: it hands out no more tasks and leaves its annotators' lists. Nothing is deleted;
+    open tasks simply expire, and ``project_unarchive`` brings it back as it was."""
+    if project.archived_at is None:
+        project.archived_at = timezone.now()
+        project.save(update_fields=["archived_at"])
+    return project
+
+
+@transaction.atomic
+def project_unarchive(*, project: Project) -> Project:
+    if project.archived_at is not None:
+        project.archived_at = None
+        project.save(update_fields=["archived_at"])
+    return project
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    user: AbstractBaseUser
+    password: str | None  # the one-time password, when one was made: shown once, stored only hashed
+
+
+@transaction.atomic
+def annotator_account_create(*, project: Project, username: str, email: str = "", with_password: bool) -> NewAccount:
+    """A new annotator account (not staff) added to the project. With ``with_password`` it gets a random
+    password to hand over once; without, it has no usable password until its owner sets one through a
+    set-password link (``django.contrib.auth.tokens``; the link stops working once used)."""
+    model = get_user_model()
+    username = model.normalize_username(username.strip())
+    user = model(username=username, email=email.strip(), is_staff=False)
+    password = secrets.token_urlsafe(12) if with_password else None
+    if password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
+    user.full_clean(exclude=["password"])  # the username's characters, length and uniqueness
+    user.save()
+    project.annotators.add(user)
+    return NewAccount(user=user, password=password)

@@ -159,8 +159,9 @@ PROJECT_FIELDS = tuple(
     if field.attname
     in {"id", "instructions", "allow_ties", "rankings_per_prompt", "shuffle_completions", "assignment_minutes"}
 )
-# The project if the caller may work on it (staff: any), with the caller's open assignment in
-# it if they have one: the permission check and step 1 of the claim in one statement.
+# The project if the caller may work on it (staff: any; annotators: theirs, unless archived), with
+# the caller's open assignment in it if they have one: the permission check and step 1 of the claim
+# in one statement.
 PROJECT_FOR_CALLER_SQL = f"""
     SELECT {", ".join(f"project.{field}" for field in PROJECT_FIELDS)},
            (SELECT a.id FROM annotate_assignment a JOIN annotate_prompt p ON p.id = a.prompt_id
@@ -168,8 +169,9 @@ PROJECT_FOR_CALLER_SQL = f"""
              ORDER BY a.started_at LIMIT 1) AS own_open_id
     FROM annotate_project project
     WHERE project.id = %(project)s
-      AND (%(staff)s OR EXISTS (SELECT 1 FROM annotate_project_annotators m
-                                 WHERE m.project_id = project.id AND m.user_id = %(user)s))
+      AND (%(staff)s OR (project.archived_at IS NULL
+                         AND EXISTS (SELECT 1 FROM annotate_project_annotators m
+                                      WHERE m.project_id = project.id AND m.user_id = %(user)s)))
 """
 # PostgreSQL: task_next as one statement (one round trip, and in autocommit one transaction). The
 # project row is there only if the caller may work on it; the claim runs only if the caller holds

@@ -1,0 +1,110 @@
+"""Forms of the staff pages. They check what a person typed and say what is wrong beside the field;
+the rules about projects stay in annotate.services (the forms call the same validators)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+
+from annotate.models import Project
+from annotate.services.imports import FORMATS
+from annotate.services.projects import PROJECT_EDITABLE_FIELDS, completion_range_validate
+
+
+class ProjectForm(forms.ModelForm):
+    class Meta:
+        model = Project
+        fields = PROJECT_EDITABLE_FIELDS
+        labels = {
+            "min_completions": "Fewest completions per prompt",
+            "max_completions": "Most completions per prompt",
+            "rankings_per_prompt": "Rankings wanted per prompt",
+            "allow_ties": "Annotators may tie replies",
+            "shuffle_completions": "Shuffle the replies in every task",
+            "assignment_minutes": "Minutes before an open task returns to the pool",
+            "retrain_after_rankings": "Retrain after this many new rankings",
+            "retrain_daily": "Also retrain once a day",
+        }
+        help_texts = {
+            "instructions": "Markdown. Shown to annotators above every task.",
+            "min_completions": "At least 2.",
+            "retrain_after_rankings": "0 = never retrain on a count.",
+        }
+        widgets = {
+            "instructions": forms.Textarea(attrs={"rows": 8, "dir": "auto"}),
+            "name": forms.TextInput(attrs={"dir": "auto", "autofocus": True}),
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        low, high = data.get("min_completions"), data.get("max_completions")
+        if low is not None and high is not None:
+            try:
+                completion_range_validate(min_completions=low, max_completions=high)
+            except ValidationError as error:
+                self.add_error(None, error)
+        return data
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField(help_text="JSONL, CSV, Open Assistant trees or preference pairs; plain or .gz.")
+    format = forms.ChoiceField(
+        choices=[("", "Detect from the file")] + [(name, name) for name in FORMATS],
+        required=False,
+        help_text="Left to detection, the file name and first record decide (docs/import.md).",
+    )
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(max_length=150, label="Add an existing account")
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.project = project
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise ValidationError(f"There is no account named “{username}”. Create it below.")
+        if self.project.annotators.filter(pk=user.pk).exists():
+            raise ValidationError(f"“{username}” is already a member of this project.")
+        return username
+
+
+class AccountCreateForm(forms.Form):
+    ACCESS = [("password", "a one-time password shown once"), ("link", "a link to set their own password")]
+    username = forms.CharField(max_length=150, label="New annotator's username")
+    email = forms.EmailField(required=False, label="Email (optional)")
+    access = forms.ChoiceField(choices=ACCESS, initial="password", widget=forms.RadioSelect, label="Give them")
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data["username"].strip()
+        if get_user_model().objects.filter(username__iexact=username).exists():
+            raise ValidationError(f"An account named “{username}” already exists; add it above instead.")
+        return username
+
+
+class PromptFilterForm(forms.Form):
+    STATES = [("", "any state"), ("unranked", "unranked"), ("in_progress", "in progress"), ("done", "done")]
+    SORTS = [("id", "oldest first"), ("-id", "newest first"), ("agreement", "least agreement first")]
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    state = forms.ChoiceField(choices=STATES, required=False)
+    max_agreement = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=100,
+        label="Agreement at most (%)",
+        help_text="Prompts ranked at least twice whose annotators agree on at most this share of pairs.",
+    )
+    annotator = forms.CharField(required=False, max_length=150, label="Ranked by")
+    sort = forms.ChoiceField(choices=SORTS, required=False)
+
+    def clean_annotator(self) -> str:
+        username = self.cleaned_data["annotator"].strip()
+        if username and not get_user_model().objects.filter(username=username).exists():
+            raise ValidationError(f"There is no account named “{username}”.")
+        return username
