@@ -24,6 +24,7 @@ class ProjectForm(forms.ModelForm):
             "rankings_per_prompt": "Rankings wanted per prompt",
             "allow_ties": "Annotators may tie replies",
             "shuffle_completions": "Shuffle the replies in every task",
+            "render_markdown": "Show replies as rendered Markdown (off: plain text)",
             "assignment_minutes": "Minutes before an open task returns to the pool",
             "retrain_after_rankings": "Retrain after this many new rankings",
             "retrain_daily": "Also retrain once a day",

@@ -1,4 +1,5 @@
-// The project form: a preview of the instructions as annotators will see them.
+// The project form: a preview of the instructions as annotators will see them, rendered by the
+// ranking page's own renderer (static/js/markdown.js: sanitised Markdown, never executed).
 (function () {
   "use strict";
   const toggle = document.getElementById("instructions-preview-toggle");
@@ -6,8 +7,9 @@
   const input = document.getElementById("id_instructions");
   if (!toggle || !box || !input) return;
   function render() {
-    // Text only: whatever the instructions hold is shown, never run.
-    box.textContent = input.value || "(no instructions)";
+    const text = input.value || "(no instructions)";
+    if (window.RankForgeText) window.RankForgeText.render(box, text, { markdown: true });
+    else box.textContent = text;
   }
   toggle.addEventListener("click", () => {
     const open = box.hidden;

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from annotate.forms import ProjectForm
 from annotate.models import ImportJob, Project
 from annotate.services.tasks import task_next
 
@@ -75,6 +76,7 @@ def test_it_creates_a_project_from_the_form(admin_user):
     assert response.status_code == 302 and response["Location"] == f"/projects/{project.pk}/import/"
     assert (project.min_completions, project.max_completions, project.rankings_per_prompt) == (3, 6, 2)
     assert project.allow_ties and not project.retrain_daily and project.retrain_after_rankings == 100
+    assert not project.render_markdown  # a checkbox left unticked
 
 
 def field_errors(response) -> dict[str, list[str]]:
@@ -117,6 +119,7 @@ def test_editing_saves_the_fields_and_a_bad_edit_changes_nothing(admin_user, pro
     client = logged_in(admin_user)
     page = client.get(f"/projects/{project.pk}/edit/").content.decode()
     assert 'value="Test project"' in page
+    assert all(f'name="{field}"' in page for field in ProjectForm.Meta.fields)  # every field is on the page
     data = {
         "name": "Renamed",
         "instructions": "New rules",

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotate', '0004_fewer_indexes_and_implied_keys'),
+        ('annotate', '0005_render_markdown_and_entry_names'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
