@@ -54,6 +54,38 @@ class Project(models.Model):
         default=200, help_text="Start a retraining once this many new rankings arrived (0 = never)."
     )
     retrain_daily = models.BooleanField(default=False, help_text="Also retrain once a day.")
+    # Quality control (rewardtrain.services.quality, docs/annotation.md). A threshold left empty is off.
+    gold_rate = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of each annotator's tasks taken from gold prompts (0 = none).",
+    )
+    quality_min_rankings = models.PositiveIntegerField(
+        default=5, help_text="Rankings a figure must rest on before it can flag an annotator."
+    )
+    quality_min_agreement = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Flag below this pairwise agreement with the other annotators.",
+    )
+    quality_min_consensus_tau = models.FloatField(
+        null=True, blank=True, default=0.1, validators=[MinValueValidator(-1.0), MaxValueValidator(1.0)],
+        help_text="Flag below this mean Kendall tau against the other annotators' consensus.",
+    )
+    quality_min_gold_tau = models.FloatField(
+        null=True, blank=True, default=0.3, validators=[MinValueValidator(-1.0), MaxValueValidator(1.0)],
+        help_text="Flag below this mean Kendall tau against the gold rankings.",
+    )
+    quality_min_model_agreement = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Flag below this pairwise agreement with the active reward model.",
+    )
+    quality_min_median_seconds = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0)],
+        help_text="Flag a median time per ranking below this many seconds.",
+    )
+    reliability_weighting = models.BooleanField(
+        default=False, help_text="Weigh each ranking by its annotator's reliability when training."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # An archived project hands out no tasks and leaves its annotators' lists; staff still see it
     # and its data, and can bring it back (project_archive / project_unarchive).
@@ -82,6 +114,9 @@ class Prompt(models.Model):
     external_id = models.CharField(max_length=200, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The reference ranking staff marked (groups of completion ids, best first), or None: a gold prompt
+    # is handed out like any other and its rankings give each annotator a gold score.
+    gold_order = models.JSONField(null=True, blank=True, default=None)
     # Counters kept in the same transaction as the rows they count (ranking_record, and
     # annotate.services.tasks for assignments), so handing out a task reads one indexed row
     # instead of counting. Writers that bypass those services call prompt_counters_rebuild.

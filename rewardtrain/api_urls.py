@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from rewardtrain.api import comparisons, export, scoring, training
+from rewardtrain.api import comparisons, export, quality, scoring, training
 
 urlpatterns: list = [
     # Comparisons, agreement and export (staff).
@@ -14,6 +14,13 @@ urlpatterns: list = [
     ),
     path("projects/<int:project_id>/agreement", comparisons.ProjectAgreementApi.as_view(), name="api-agreement"),
     path("projects/<int:project_id>/export", export.ProjectExportApi.as_view(), name="api-export"),
+    # Annotator quality (staff).
+    path("projects/<int:project_id>/quality", quality.ProjectQualityApi.as_view(), name="api-quality"),
+    path(
+        "projects/<int:project_id>/quality/<int:annotator_id>",
+        quality.AnnotatorQualityEvidenceApi.as_view(),
+        name="api-quality-evidence",
+    ),
     # Training runs and the model registry (staff).
     path(
         "projects/<int:project_id>/training-runs", training.TrainingRunListApi.as_view(), name="api-training-runs"

@@ -199,3 +199,29 @@ class ModelActivation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version} activated ({self.reason})"
+
+
+# --- quality control (issue 15) -------------------------------------------------------------------
+
+
+class CompletionScore(models.Model):
+    """A model version's reward for one ranked completion, stored after the version is activated.
+
+    Annotator quality reads them to measure each annotator's agreement with the active model
+    (``rewardtrain.services.quality``); they are derived data, rebuilt by ``completion_scores_refresh``.
+    """
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="completion_scores")
+    # No database constraint: the scores are written in bulk, and completions are PROTECTed by rankings.
+    completion = models.ForeignKey(
+        "annotate.Completion", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    score = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "completion"], name="completion_score_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.completion_id}: {self.score:.3f} (version {self.version_id})"

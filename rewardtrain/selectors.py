@@ -67,3 +67,45 @@ def active_model_version(*, project_id: int) -> ModelVersion | None:
     """The version serving the project's rewards, if any (its metrics hold the held-out accuracy and
     the length baseline measured on the same prompts)."""
     return ModelVersion.objects.filter(project_id=project_id, is_active=True).first()
+
+
+# --- quality control (issue 15) -------------------------------------------------------------------
+
+
+def model_order(scores: dict[int, float], completion_ids: list[int]) -> list[list[int]]:
+    """The order a model's scores give ``completion_ids`` (those it scored), best first; equal scores tie."""
+    scored = sorted((completion for completion in completion_ids if completion in scores), key=lambda c: -scores[c])
+    groups: list[list[int]] = []
+    for completion in scored:
+        if groups and scores[groups[-1][0]] == scores[completion]:
+            groups[-1].append(completion)
+        else:
+            groups.append([completion])
+    return groups
+
+
+def model_order_agreement(*, project_id: int) -> dict[int, tuple[int, int, int]]:
+    """Annotator id -> (pairs agreed with the active model, pairs compared, rankings measured).
+
+    Empty when the project has no active version or its scores are not stored yet.
+    """
+    from rewardtrain.models import CompletionScore
+    from rewardtrain.services.agreement import pairwise_agreement
+
+    version = active_model_version(project_id=project_id)
+    if version is None:
+        return {}
+    scores = dict(CompletionScore.objects.filter(version=version).values_list("completion_id", "score"))
+    if not scores:
+        return {}
+    totals: dict[int, list[int]] = {}
+    rows = Ranking.objects.filter(prompt__project_id=project_id).values_list("annotator_id", "order")
+    for annotator_id, order in rows.iterator(chunk_size=5000):
+        ranked = [completion for group in order for completion in group]
+        agreed, compared = pairwise_agreement(order, model_order(scores, ranked))
+        if compared:
+            total = totals.setdefault(annotator_id, [0, 0, 0])
+            total[0] += agreed
+            total[1] += compared
+            total[2] += 1
+    return {annotator_id: (total[0], total[1], total[2]) for annotator_id, total in totals.items()}

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from annotate.api import auth, imports, projects, tasks
+from annotate.api import auth, gold, imports, projects, tasks
 
 urlpatterns: list = [
     path("auth/token", auth.AuthTokenApi.as_view(), name="api-auth-token"),
@@ -14,6 +14,7 @@ urlpatterns: list = [
     ),
     path("projects/<int:project_id>/progress", projects.ProjectProgressApi.as_view(), name="api-project-progress"),
     path("projects/<int:project_id>/prompts", imports.ProjectPromptsApi.as_view(), name="api-project-prompts"),
+    path("prompts/<int:prompt_id>/gold", gold.PromptGoldApi.as_view(), name="api-prompt-gold"),
     path("projects/<int:project_id>/tasks/next", tasks.TaskNextApi.as_view(), name="api-task-next"),
     path("projects/<int:project_id>/tasks/progress", tasks.TaskProgressApi.as_view(), name="api-task-progress"),
     path("assignments/<int:assignment_id>/ranking", tasks.RankingSubmitApi.as_view(), name="api-ranking-submit"),

@@ -40,6 +40,14 @@ PROJECT_EDITABLE_FIELDS = (
     "base_model",
     "retrain_after_rankings",
     "retrain_daily",
+    "gold_rate",
+    "quality_min_rankings",
+    "quality_min_agreement",
+    "quality_min_consensus_tau",
+    "quality_min_gold_tau",
+    "quality_min_model_agreement",
+    "quality_min_median_seconds",
+    "reliability_weighting",
 )
 
 

@@ -296,6 +296,7 @@ def agreement_report(
             "agreement": stats["agreed"] / stats["compared"] if stats["compared"] else None,
             "compared": stats["compared"],
             "mean_tau": statistics.fmean(stats["taus"]) if stats["taus"] else None,
+            "tau_rankings": len(stats["taus"]),
             "position_bias": {
                 "shown_first_ranked_first": stats["top_hits"] / stats["top_known"] if stats["top_known"] else None,
                 "chance": stats["top_chance"] / stats["top_known"] if stats["top_known"] else None,
@@ -320,6 +321,24 @@ def agreement_report(
         "prompts": prompts,
         "cycles": {"prompt_cycles": cycle_count, "prompt_examples": cycles, "model_cycles": model_cycles},
     }
+
+
+def reliability_weights(taus: Mapping[int, float | None]) -> dict[int, float]:
+    """Annotator id -> the weight of their rankings, from their mean leave-one-out consensus tau.
+
+    The weight is the tau clipped to [0, 1] (an annotator who agrees with the others no better than
+    chance, or who reverses them, weighs 0), divided by the largest such tau so the most reliable
+    annotator weighs 1. Annotators with no tau (nobody else ranked their prompts) get the median
+    weight of the measured ones: neither trusted nor silenced. With nobody measured, or nobody above
+    chance, the weights say nothing and everyone weighs 1.
+    """
+    clipped = {annotator: min(max(tau, 0.0), 1.0) for annotator, tau in taus.items() if tau is not None}
+    top = max(clipped.values(), default=0.0)
+    if top <= 0:
+        return dict.fromkeys(taus, 1.0)
+    weights = {annotator: tau / top for annotator, tau in clipped.items()}
+    neutral = statistics.median(weights.values())
+    return {annotator: weights.get(annotator, neutral) for annotator in taus}
 
 
 # --- the service the API, the page and the export use ----------------------------------------------

@@ -23,8 +23,10 @@ def rank(
     seconds: float | None = 10.0,
     shown: list[int] | None = None,
     source: str = Ranking.Source.ANNOTATOR,
+    flags: dict[int, list[str]] | None = None,
 ) -> Ranking:
-    """Rank ``prompt``'s completions by position: ``[[2], [0, 1], [3]]``; ``shown`` = positions as shown."""
+    """Rank ``prompt``'s completions by position: ``[[2], [0, 1], [3]]``; ``shown`` = positions as shown;
+    ``flags`` = {position: ["unsafe", ...]}."""
     ids = completion_ids(prompt)
     now = timezone.now()
     assignment = Assignment.objects.create(
@@ -35,7 +37,8 @@ def rank(
         shown_order=[ids[position] for position in (shown if shown is not None else range(len(ids)))],
     )
     order = [[ids[position] for position in group] for group in positions]
-    return ranking_record(assignment=assignment, order=order, seconds=seconds, source=source)
+    flags_by_id = {str(ids[position]): names for position, names in (flags or {}).items()}
+    return ranking_record(assignment=assignment, order=order, seconds=seconds, source=source, flags=flags_by_id)
 
 
 def annotators(count: int, prefix: str = "rater") -> list:
