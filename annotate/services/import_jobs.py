@@ -186,6 +186,7 @@ def import_preview(*, project: Project, checked: CheckedSource, limit: int = PRE
         "rankings": len(ranked),
         "comparisons": sum(order_comparisons(order) for order in ranked),
         "identical_pairs_skipped": checked.result.identical_pairs_skipped,
+        "empty_pairs_skipped": checked.result.empty_pairs_skipped,
         "completion_range_set": list(checked.completion_range) if checked.completion_range else None,
         "records": [
             _preview_record(row, line=line, exists=row.external_id in existing)

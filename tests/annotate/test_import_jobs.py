@@ -136,6 +136,17 @@ def test_the_open_assistant_trees_preview_the_rankings_and_comparisons_the_impor
     assert Ranking.objects.filter(prompt__project=project).count() == 212
 
 
+def test_the_anthropic_pairs_preview_counts_the_pairs_the_importer_skips(project, admin_user, celery_eager, committed):
+    project.prompts.all().delete()
+    content = (shipped_data_dir() / "hh_rlhf" / "helpful-base-test.jsonl.gz").read_bytes()
+    committed(upload, logged_in(admin_user), project, "helpful-base-test.jsonl.gz", content)
+    job = ImportJob.objects.get()
+    assert job.state == "checked" and job.format == "pairs"
+    assert job.preview["empty_pairs_skipped"] == 4
+    assert job.preview["prompts_new"] == job.preview["rankings"] == job.preview["comparisons"]
+    assert Prompt.objects.count() == 0
+
+
 def test_a_second_delivery_of_either_task_does_nothing(project, admin_user, celery_eager, committed):
     committed(upload, logged_in(admin_user), project, "a.jsonl", jsonl(records(3)))
     job = ImportJob.objects.get()
