@@ -39,8 +39,24 @@ class ProjectForm(forms.ModelForm):
             "name": forms.TextInput(attrs={"dir": "auto", "autofocus": True}),
         }
 
+    # Quality control settings (rewardtrain.services.quality): a form that does not send one keeps the
+    # project's value (the model default on create); a threshold sent empty is switched off.
+    QUALITY_FIELDS = (
+        "gold_rate", "quality_min_rankings", "quality_min_agreement", "quality_min_consensus_tau",
+        "quality_min_gold_tau", "quality_min_model_agreement", "quality_min_median_seconds",
+    )  # fmt: skip
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.QUALITY_FIELDS:
+            self.fields[name].required = False
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        for name in self.QUALITY_FIELDS:
+            switched_off = data.get(name) is None and Project._meta.get_field(name).null
+            if name not in self.data or (data.get(name) is None and not switched_off):
+                data[name] = getattr(self.instance, name)
         low, high = data.get("min_completions"), data.get("max_completions")
         if low is not None and high is not None:
             try:

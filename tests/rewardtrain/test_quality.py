@@ -193,3 +193,21 @@ def test_thresholds_are_project_settings_in_the_api(admin_client_api, project):
     assert response.json()["gold_rate"] == 0.1
     bad = admin_client_api.patch(f"/api/v1/projects/{project.id}", {"gold_rate": 1.5}, format="json")
     assert bad.status_code == 400 and "gold_rate" in bad.json()["errors"]
+
+
+@pytest.mark.django_db
+def test_the_project_form_sets_thresholds_and_an_emptied_one_is_off(admin_user, project):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(admin_user)
+    data = {"name": project.name, "min_completions": 4, "max_completions": 9, "rankings_per_prompt": 3,
+            "assignment_minutes": 30, "retrain_after_rankings": 0}
+    assert client.post(f"/projects/{project.pk}/edit/", {**data, "quality_min_agreement": "0.55"}).status_code == 302
+    project.refresh_from_db()
+    assert project.quality_min_agreement == 0.55 and project.quality_min_gold_tau == 0.3  # not sent: kept
+    assert client.post(f"/projects/{project.pk}/edit/", {**data, "quality_min_gold_tau": ""}).status_code == 302
+    project.refresh_from_db()
+    assert project.quality_min_gold_tau is None and project.gold_rate == 0.0
+    response = client.post(f"/projects/{project.pk}/edit/", {**data, "gold_rate": "2"})
+    assert response.status_code == 200 and "gold_rate" in response.context["form"].errors
