@@ -234,6 +234,11 @@ SCORING_PRECISION = os.environ.get("SCORING_PRECISION", "auto")
 SCORING_BATCH_SEQUENCES = int(os.environ.get("SCORING_BATCH_SEQUENCES", 256))
 # ... and a request that finds the model idle waits this long (ms) for others to join it (0 = no wait).
 SCORING_GATHER_MS = float(os.environ.get("SCORING_GATHER_MS", 0))
+# Serving processes (the web server's workers, serve_rewards) load the active models before their first
+# request: "active" (every project's active model, up to 4 a process) or "off" (load on first use) ...
+SCORING_PRELOAD = os.environ.get("SCORING_PRELOAD", "active")
+# ... and look this often (seconds) for a newly activated version, which they load in the background.
+SCORING_WATCH_SECONDS = float(os.environ.get("SCORING_WATCH_SECONDS", 2))
 # How long each process may answer an API token from memory instead of the database: a deleted
 # token or a deactivated user stops working in other processes after at most this (0 = no cache).
 API_TOKEN_CACHE_SECONDS = float(os.environ.get("API_TOKEN_CACHE_SECONDS", 5))

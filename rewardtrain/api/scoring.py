@@ -10,7 +10,10 @@ pipeline's service user and hand that user's token to the pipeline). Annotators 
 
     # OpenRLHF: --reward.remote_url http://host:8000/api/v1/projects/1/get_reward
     curl ... -d '{"query": ["User: 2+2?\\n\\nAssistant: 4"]}' http://127.0.0.1:8000/api/v1/projects/1/get_reward
-    # {"rewards": [1.31], "scores": [1.31], "extra_logs": {}}
+    # {"rewards": [1.31], "scores": [1.31], "extra_logs": {}, "model_version": 3, "model_version_id": 17}
+
+Both answers name the model version that computed them (also in the ``X-Model-Version`` header): right
+after an activation, a process still loading the new model answers with the previous one for a moment.
 """
 
 from __future__ import annotations
@@ -82,9 +85,10 @@ class ScoreApi(APIView):
         data.is_valid(raise_exception=True)
         items = [{**item, "context": [dict(turn) for turn in item["context"]]} for item in data.validated_data["items"]]
         try:
-            return Response(rewards_score(project=project, items=items))
+            result = rewards_score(project=project, items=items)
         except NoActiveModel as error:
             raise ModelUnavailable(str(error)) from error
+        return Response(result, headers={"X-Model-Version": str(result["model_version"])})
 
 
 class GetRewardApi(APIView):
@@ -107,6 +111,8 @@ class GetRewardApi(APIView):
                 "rewards": serializers.ListField(child=serializers.FloatField()),
                 "scores": serializers.ListField(child=serializers.FloatField()),
                 "extra_logs": serializers.DictField(),
+                "model_version": serializers.IntegerField(),
+                "model_version_id": serializers.IntegerField(),
             },
         ),
     )
@@ -123,5 +129,8 @@ class GetRewardApi(APIView):
                 "rewards": result["rewards"],
                 "scores": list(result["rewards"]),
                 "extra_logs": {},
-            }
+                "model_version": result["model_version"],
+                "model_version_id": result["model_version_id"],
+            },
+            headers={"X-Model-Version": str(result["model_version"])},
         )

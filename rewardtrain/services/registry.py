@@ -27,6 +27,7 @@ from django.db.models import Max
 
 from annotate.models import Project
 from rewardtrain.models import ModelActivation, ModelVersion, TrainingRun
+from rewardtrain.services.serving import model_watcher
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +131,8 @@ def _switch(*, project_id: int, to: ModelVersion, reason: str, user=None, note: 
         activated_by=user if getattr(user, "is_authenticated", False) else None,
         note=note,
     )
+    # This process's serving watcher loads the new version at once; the others see it at their next look.
+    transaction.on_commit(model_watcher.poke)
 
 
 def model_version_activate(*, version: ModelVersion, user=None, pinned: bool | None = None) -> ModelVersion:

@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from annotate.models import Project
 from rewardtrain.models import ModelVersion
-from rewardtrain.services import registry
-from rewardtrain.services.serving import scorer_cache
+from rewardtrain.services import registry, serving
+from rewardtrain.services.serving import model_watcher, scorer_cache
 from tests.conftest import client_for
 from tests.core.conftest import make_records
 from tests.rewardtrain.training_helpers import TINY_CONFIG, build_tiny_encoder
@@ -72,6 +72,8 @@ def test_get_reward_answers_in_openrlhf_format(admin_client_api, project, served
     assert response.status_code == 200
     body = response.json()
     assert len(body["rewards"]) == 2 and body["scores"] == body["rewards"] and body["extra_logs"] == {}
+    assert (body["model_version"], body["model_version_id"]) == (1, served.pk)
+    assert response.headers["X-Model-Version"] == "1"
 
 
 def test_rewards_match_the_core_scorer(admin_client_api, project, served, artifacts):
@@ -143,4 +145,43 @@ def test_a_request_to_an_unchanged_model_reads_only_the_active_version_id(admin_
 def test_the_served_model_runs_at_the_configured_precision(admin_client_api, project, served, settings):
     settings.SCORING_PRECISION = "fp32"
     admin_client_api.post(score_url(project), ITEMS, format="json")
-    assert scorer_cache.scorers[served.pk].scorer.precision == "fp32"
+    assert scorer_cache.scorers[served.pk].batcher.scorer.precision == "fp32"
+
+
+def test_the_watcher_loads_the_active_model_before_any_request(admin_client_api, project, served, monkeypatch):
+    assert scorer_cache.ready(served.pk) is None
+    assert [entry.version for entry in model_watcher.check()] == [1]
+    assert scorer_cache.ready(served.pk) is not None
+    loads = []
+    monkeypatch.setattr(scorer_cache, "get", lambda version: loads.append(version) or None)
+    response = admin_client_api.post(score_url(project), ITEMS, format="json")
+    assert response.status_code == 200 and response.json()["model_version"] == 1 and loads == []
+
+
+def test_after_an_activation_the_previous_model_answers_until_the_watcher_has_loaded_the_new_one(
+    admin_client_api, project, served, artifacts, monkeypatch
+):
+    monkeypatch.setattr(serving.ModelWatcher, "running", property(lambda self: True))
+    pokes = []
+    monkeypatch.setattr(model_watcher, "poke", lambda: pokes.append(1))
+    model_watcher.check()
+    first = admin_client_api.post(score_url(project), ITEMS, format="json").json()
+    second_version = ModelVersion.objects.create(project=project, version=2, artifact_path=artifacts[1])
+    registry.model_version_activate(version=second_version)
+
+    meanwhile = admin_client_api.post(score_url(project), ITEMS, format="json")
+    assert meanwhile.json() == first and meanwhile.headers["X-Model-Version"] == "1"  # no caller waits
+    assert pokes  # and the watcher was told to look now
+    assert [entry.version for entry in model_watcher.check()] == [2]
+    after = admin_client_api.post(score_url(project), ITEMS, format="json").json()
+    assert after["model_version"] == 2 and after["model_version_id"] == second_version.pk
+    assert list(scorer_cache.scorers) == [second_version.pk]
+
+
+def test_a_version_that_fails_to_load_is_reported_once_and_not_retried(project, artifacts, tmp_path, caplog):
+    gone = str(tmp_path / "gone")
+    broken = ModelVersion.objects.create(project=project, version=1, artifact_path=gone, is_active=True)
+    watcher = serving.ModelWatcher()
+    assert watcher.check() == [] and watcher.check() == []
+    assert len([r for r in caplog.records if "did not load" in r.getMessage()]) == 1
+    assert scorer_cache.ready(broken.pk) is None

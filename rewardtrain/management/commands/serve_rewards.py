@@ -1,10 +1,11 @@
-"""Serve rewards from a process of its own: only the scoring URLs, the model loaded before the first request.
+"""Serve rewards from a process of its own: only the scoring URLs, the models loaded before the first request.
 
     python manage.py serve_rewards --port 8010 --project 1
     # OpenRLHF: --reward.remote_url http://127.0.0.1:8010/api/v1/projects/1/get_reward
 
 Same URLs, authentication and answers as the web server's (token auth; staff or the
-``rewardtrain.score_rewards`` permission), and the same reload when the active version changes.
+``rewardtrain.score_rewards`` permission), and the same watch for a newly activated version, loaded
+in the background (``rewardtrain.services.serving``).
 Use it when an RL run calls the reward model many times a second, or when the model belongs on a
 GPU machine: the web server then keeps answering annotators quickly, and the scoring process holds
 one copy of the model instead of one per web worker. See docs/training-runs.md.
@@ -59,7 +60,7 @@ class Command(BaseCommand):
         settings.ROOT_URLCONF = "rewardtrain.serving_urls"
         from django.core.wsgi import get_wsgi_application
 
-        from rewardtrain.services.serving import NoActiveModel, active_version, scorer_cache
+        from rewardtrain.services.serving import serving_warm_start
 
         app = get_wsgi_application()
         project = None
@@ -71,12 +72,11 @@ class Command(BaseCommand):
             if project is None:
                 raise CommandError(f"no project named {name!r}")
             app = only_project(app, project.pk)
-            try:
-                version = active_version(project=project)
-                scorer_cache.get(version.pk, version.artifact_path)
-                self.stderr.write(f"Loaded version {version.version} of {project.name!r} from {version.artifact_path}")
-            except NoActiveModel as error:
-                self.stderr.write(f"{error} (requests answer 503 until one is active)")
+        served = serving_warm_start(projects={project.pk} if project else None, preload="active")
+        for entry in served:
+            self.stderr.write(f"Loaded version {entry.version} of project {entry.project_id}")
+        if project is not None and not any(entry.project_id == project.pk for entry in served):
+            self.stderr.write(f"{project.name!r} has no active model yet (requests answer 503 until one is active)")
         server = make_server(
             options["host"],
             options["port"],
