@@ -51,6 +51,28 @@ class ProjectForm(forms.ModelForm):
         for name in self.QUALITY_FIELDS:
             self.fields[name].required = False
 
+    # Fields the template places in its sections; any other editable field (one added later) goes in a
+    # section of its own, never left out: a field missing from the page would post empty and reset it.
+    PLACED = (
+        "name",
+        "instructions",
+        "min_completions",
+        "max_completions",
+        "rankings_per_prompt",
+        "assignment_minutes",
+        "allow_ties",
+        "shuffle_completions",
+        "render_markdown",
+        "base_model",
+        "retrain_after_rankings",
+        "retrain_daily",
+        "reliability_weighting",
+        *QUALITY_FIELDS,
+    )
+
+    def other_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if name not in self.PLACED]
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         for name in self.QUALITY_FIELDS:

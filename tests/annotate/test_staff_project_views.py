@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django import forms
 from django.test import Client
 
 from annotate.forms import ProjectForm
@@ -57,9 +58,11 @@ def test_every_staff_page_is_refused_to_annotators_outsiders_and_anonymous_visit
 
 
 def test_it_creates_a_project_from_the_form(admin_user):
+    defaults = {name: value for name, value in form_defaults().items() if name != "render_markdown"}
     response = logged_in(admin_user).post(
         "/projects/new/",
         {
+            **defaults,
             "name": "Helpfulness",
             "instructions": "Rank **best** first.",
             "min_completions": 3,
@@ -77,6 +80,20 @@ def test_it_creates_a_project_from_the_form(admin_user):
     assert (project.min_completions, project.max_completions, project.rankings_per_prompt) == (3, 6, 2)
     assert project.allow_ties and not project.retrain_daily and project.retrain_after_rankings == 100
     assert not project.render_markdown  # a checkbox left unticked
+
+
+def form_defaults(instance: Project | None = None) -> dict[str, object]:
+    """What the form posts when nothing is changed: every field's shown value (ticked boxes as "on")."""
+    form = ProjectForm(instance=instance)
+    data: dict[str, object] = {}
+    for name, field in form.fields.items():
+        value = form[name].value()
+        if isinstance(field, forms.BooleanField):
+            if value:
+                data[name] = "on"
+        elif value is not None:
+            data[name] = value
+    return data
 
 
 def field_errors(response) -> dict[str, list[str]]:
@@ -98,15 +115,7 @@ def field_errors(response) -> dict[str, list[str]]:
     ],
 )
 def test_each_bad_field_gets_its_message_beside_it_and_nothing_is_created(admin_user, project, changes, field, message):
-    data = {
-        "name": "Another",
-        "min_completions": 4,
-        "max_completions": 9,
-        "rankings_per_prompt": 3,
-        "assignment_minutes": 30,
-        "retrain_after_rankings": 200,
-        **changes,
-    }
+    data = {**form_defaults(), "name": "Another", **changes}
     response = logged_in(admin_user).post("/projects/new/", data)
     assert response.status_code == 200
     assert field_errors(response).get(field) == [message]
@@ -116,11 +125,14 @@ def test_each_bad_field_gets_its_message_beside_it_and_nothing_is_created(admin_
 
 
 def test_editing_saves_the_fields_and_a_bad_edit_changes_nothing(admin_user, project):
+    project.quality_min_gold_tau = 0.5  # a setting the edit leaves alone must survive it
+    project.save()
     client = logged_in(admin_user)
     page = client.get(f"/projects/{project.pk}/edit/").content.decode()
     assert 'value="Test project"' in page
     assert all(f'name="{field}"' in page for field in ProjectForm.Meta.fields)  # every field is on the page
     data = {
+        **form_defaults(project),
         "name": "Renamed",
         "instructions": "New rules",
         "min_completions": 2,
@@ -133,7 +145,7 @@ def test_editing_saves_the_fields_and_a_bad_edit_changes_nothing(admin_user, pro
     assert client.post(f"/projects/{project.pk}/edit/", data).status_code == 302
     project.refresh_from_db()
     assert (project.name, project.max_completions, project.rankings_per_prompt) == ("Renamed", 5, 4)
-    assert project.retrain_daily and not project.allow_ties
+    assert project.retrain_daily and not project.allow_ties and project.quality_min_gold_tau == 0.5
 
     response = client.post(f"/projects/{project.pk}/edit/", {**data, "name": "Broken", "max_completions": 40})
     assert field_errors(response)["max_completions"] == ["must be at most 16 (MAX_COMPLETIONS_LIMIT)"]
