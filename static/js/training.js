@@ -114,6 +114,9 @@
       cell(row, version.run ? "#" + version.run : "");
       cell(row, percent(version.metrics.pairwise_accuracy));
       cell(row, percent(version.metrics.length_baseline_accuracy));
+      const m = version.metrics;
+      cell(row, m.best_of_k_accuracy == null ? "–"
+        : `${percent(m.best_of_k_accuracy)} (longest ${percent(m.best_of_k_longest)}, random ${percent(m.best_of_k_random)})`);
       cell(row, version.promotion.reason || "");
       cell(row, version.is_active ? (version.pinned ? "active, pinned" : "active") : "");
       const actions = cell(row, "");
