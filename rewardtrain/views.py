@@ -11,10 +11,11 @@ from django.shortcuts import get_object_or_404, render
 
 from annotate.forms import PromptFilterForm
 from annotate.models import Project, Prompt, Ranking
-from annotate.selectors import project_pace, project_progress
+from annotate.selectors import project_pace
 from annotate.staff_views import staff_required
 from rewardtrain.selectors import active_model_version, comparison_counts, ranking_facts_for_project
 from rewardtrain.services.agreement import project_agreement, prompt_report
+from rewardtrain.services.quality import annotator_quality
 
 PROMPTS_PER_PAGE = 25
 ALL_PROMPTS = 10**9  # project_agreement's prompt_limit when every prompt's agreement is wanted
@@ -28,8 +29,6 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
     texts = dict(Prompt.objects.filter(pk__in=[p["prompt_id"] for p in report["prompts"]]).values_list("pk", "text"))
     for prompt in report["prompts"]:
         prompt["text"] = texts.get(prompt["prompt_id"], "")
-    skipped = {annotator.username: annotator.skipped for annotator in project_progress(project=project).annotators}
-    annotators = [{**annotator, "skipped": skipped.get(annotator["username"], 0)} for annotator in report["annotators"]]
     plots = {
         "annotators": [
             {
@@ -50,7 +49,9 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "pace": project_pace(project=project),
             "model": active_model_version(project_id=project.pk),
             "report": report,
-            "annotators": annotators,
+            # Rankings, time, skips, flags, ties, agreement, tau, model and gold figures, and the
+            # project's quality flags: one source (rewardtrain.services.quality) for the page and the API.
+            "annotators": annotator_quality(project=project),
             "counts": comparison_counts(project_id=project.pk),
             "plots": plots,
         },

@@ -215,7 +215,7 @@ def test_the_annotators_table_sorts_and_a_row_opens_their_rankings(page_as, live
             rank(prompt, rater, [[0], [1], [2]])
     page = page_as(staff, **{"width": DESKTOP["width"], "height": DESKTOP["height"]})
     page.goto(f"{live_server.url}/projects/{project.pk}/")
-    names = "() => [...document.querySelectorAll('#annotators-table tbody tr td:first-child')].map(c => c.innerText)"
+    names = "() => [...document.querySelectorAll('#annotators-table tbody tr td:first-child a')].map(c => c.innerText)"
     header = page.locator("#annotators-table th", has_text="Rankings")
     header.click()
     assert page.evaluate(names) == ["rater2", "rater0", "rater1"]

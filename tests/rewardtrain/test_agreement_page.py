@@ -48,4 +48,5 @@ def test_annotators_are_refused_and_anonymous_visitors_go_to_the_login(annotator
 def test_an_empty_project_renders(admin_user, project):
     response = client_logged_in(admin_user).get(f"/projects/{project.id}/")
     assert response.status_code == 200
-    assert "No rankings yet." in response.content.decode()
+    page = response.content.decode()
+    assert "No prompt has been ranked twice yet." in page and "none yet" in page

@@ -115,3 +115,20 @@ def test_the_project_page_header_says_where_the_project_stands(admin_user, ranke
     page = response.content.decode()
     assert "71%" in page and "length baseline 64%" in page and "≈ 30 h left at this pace" in page
     assert page.index('id="overview"') < page.index('id="training"') < page.index('id="agreement"')
+
+
+def test_the_annotators_table_shows_the_quality_figures_and_flags(admin_user, ranked_project):
+    project, (a, b, _), raters = ranked_project
+    project.quality_min_rankings = 1
+    project.quality_min_consensus_tau = -0.9
+    project.save()
+    Ranking.objects.filter(annotator=raters[0], prompt=b).update(
+        flags={str(completion_ids(b)[0]): ["unsafe", "incorrect"]}
+    )
+    response = logged_in(admin_user).get(f"/projects/{project.pk}/")
+    rows = {row.username: row for row in response.context["annotators"]}
+    assert (rows["rater0"].rankings, rows["rater0"].flags, rows["rater2"].ties) == (2, 2, 1)
+    # rater1 reversed the others (tau -1.00 against their consensus; rater0: -0.82).
+    assert rows["rater1"].flagged and not rows["rater0"].flagged
+    page = response.content.decode()
+    assert "consensus tau -1.00 below -0.9 over 1 rankings" in page and 'class="flagged"' in page
