@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -28,6 +30,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from annotate.importers.formats import PromptRow
@@ -46,6 +49,8 @@ logger = logging.getLogger(__name__)
 PREVIEW_RECORDS = 5  # records shown on the preview
 PREVIEW_CHARS = 600  # of each text shown there
 PROGRESS_WRITE_SECONDS = 0.5
+HEARTBEAT_SECONDS = 5  # the job's row is touched at least this often while a worker holds it
+STALE_SECONDS = 120  # a held job not touched for this long lost its worker
 T = TypeVar("T")
 
 
@@ -224,8 +229,14 @@ def _enqueue(task_name: str, job_id: int) -> None:
 
 
 def _claim(job_id: int, state: str) -> ImportJob | None:
-    claimed = ImportJob.objects.filter(pk=job_id, state=state, claimed_at__isnull=True).update(
-        claimed_at=timezone.now(), updated_at=timezone.now()
+    """Take the job unless a live worker holds it. A worker that died mid-step (its transaction rolled
+    back with its connection) stops beating; the task, acknowledged late, comes back and retakes it."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=STALE_SECONDS)
+    claimed = (
+        ImportJob.objects.filter(pk=job_id, state=state)
+        .filter(Q(claimed_at__isnull=True) | Q(updated_at__lt=stale))
+        .update(claimed_at=now, updated_at=now)
     )
     return ImportJob.objects.select_related("project").get(pk=job_id) if claimed else None
 
@@ -316,14 +327,17 @@ class _ProgressWriter(threading.Thread):
         self.join(timeout=5)
 
     def run(self) -> None:
+        last_write = time.monotonic()
         try:
             while not self.stopped.wait(PROGRESS_WRITE_SECONDS):
                 latest = self.latest
-                if latest is self.written:
+                if latest is self.written and time.monotonic() - last_write < HEARTBEAT_SECONDS:
                     continue
                 try:
-                    ImportJob.objects.filter(pk=self.job_id, claimed_at__isnull=False).update(progress=latest)
-                    self.written = latest
+                    ImportJob.objects.filter(pk=self.job_id, claimed_at__isnull=False).update(
+                        progress=latest, updated_at=timezone.now()
+                    )
+                    self.written, last_write = latest, time.monotonic()
                 except Exception:  # SQLite locked by the import, or a busy database: the next tick retries
                     logger.debug("progress of import job %s not written", self.job_id, exc_info=True)
         finally:

@@ -156,6 +156,22 @@ def test_a_second_delivery_of_either_task_does_nothing(project, admin_user, cele
     assert Completion.objects.filter(prompt__project=project).count() == 12
 
 
+def test_a_job_whose_worker_died_is_taken_again_by_the_redelivered_task(project, admin_user, celery_eager, committed):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    committed(upload, logged_in(admin_user), project, "a.jsonl", jsonl(records(3)))
+    job = ImportJob.objects.get()
+    # The import was claimed by a worker that then died: the row says "importing", held, silent.
+    ImportJob.objects.filter(pk=job.pk).update(state="importing", claimed_at=timezone.now())
+    assert import_jobs.import_job_run(job_id=job.pk) is None  # held by a live worker (as far as we know)
+    silent = timezone.now() - timedelta(seconds=import_jobs.STALE_SECONDS + 1)
+    ImportJob.objects.filter(pk=job.pk).update(updated_at=silent)
+    assert import_jobs.import_job_run(job_id=job.pk).state == "done"
+    assert Prompt.objects.filter(project=project).count() == 3
+
+
 def test_cancelling_after_the_preview_drops_the_file_and_imports_nothing(
     project, admin_user, celery_eager, uploads_in_tmp, committed
 ):
