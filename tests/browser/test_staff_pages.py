@@ -13,18 +13,25 @@ import pytest
 
 from annotate.models import ImportJob, Project, Prompt
 from tests.browser.test_rank_layout import ARABIC, DESKTOP, HOSTILE, PHONE, watch_dialogs
+from tests.browser.test_rank_page import screenshot
 from tests.rewardtrain.ranking_factory import annotators, rank
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HOSTILE_NAME = "<img src=x onerror=alert('name')> Projet مرحبا 🎉"
 
-# Every card's boxes must stay inside it, except what scrolls inside a .table-wrap or a code block.
+# Every card's boxes must stay inside it; what sits in a box that scrolls (a table, a code block)
+# is checked through that box.
 OVERFLOW_JS = """() => {
+    const scrolls = (node) => ['auto', 'scroll', 'hidden'].includes(getComputedStyle(node).overflowX);
     const offenders = [];
     for (const card of document.querySelectorAll('main .card, main .page-head')) {
         const outer = card.getBoundingClientRect();
         for (const node of card.querySelectorAll('*')) {
-            if (node.closest('.table-wrap, pre, .pre, .preview-box') && !node.matches('.table-wrap')) continue;
+            let inside = false;
+            for (let up = node.parentElement; up && up !== card; up = up.parentElement) {
+                if (scrolls(up)) { inside = true; break; }
+            }
+            if (inside) continue;
             const box = node.getBoundingClientRect();
             if (!box.width || getComputedStyle(node).position === 'fixed') continue;
             if (box.left < outer.left - 1 || box.right > outer.right + 1) {
@@ -125,6 +132,7 @@ def test_an_upload_is_previewed_then_imported_while_the_page_follows_it(
     assert "<script>alert('prompt')</script>" in page.inner_text(".preview-records")
     assert Prompt.objects.count() == 0
     assert_nothing_overflows(page, viewport["width"])
+    screenshot(page, f"import-preview-{viewport['width']}")
     page.click("#import-start")
     page.wait_for_selector('#import-job[data-state="done"]', timeout=120_000)
     assert page.inner_text("#import-result").startswith("400 prompts created")
@@ -169,6 +177,7 @@ def test_members_are_added_and_created_and_listed(page_as, live_server, staff):
     assert len(password) >= 12
     assert set(project.annotators.values_list("username", flat=True)) == {"<b>existing</b>", "fresh"}
     assert_nothing_overflows(page, PHONE["width"])
+    screenshot(page, "members-390")
     assert dialogs == [] and page.errors == []
 
 
@@ -203,6 +212,7 @@ def test_the_prompt_browser_and_a_prompt_with_its_rankings(page_as, live_server,
     assert page.locator("#rankings-table tbody tr").count() == len(HOSTILE)
     assert page.locator("#rankings-table thead th").count() == 2 + 3
     assert_nothing_overflows(page, viewport["width"])
+    screenshot(page, f"prompt-detail-{viewport['width']}")
     assert page.locator("img").count() == 0 and dialogs == [] and page.errors == []
 
 
@@ -227,3 +237,24 @@ def test_the_annotators_table_sorts_and_a_row_opens_their_rankings(page_as, live
     page.wait_for_url("**/prompts/?annotator=rater2")
     assert page.inner_text("#prompt-count") == "1 prompt"
     assert page.errors == []
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_project_page_of_a_hostile_project_stays_in_its_cards(page_as, live_server, staff, viewport):
+    project = Project.objects.create(name=HOSTILE_NAME, min_completions=2, max_completions=9)
+    raters = annotators(2, prefix="<img src=x onerror=alert('rater')>")
+    prompt = Prompt.objects.create(project=project, text="<script>alert('p')</script> " + "x" * 400)
+    from annotate.models import Completion
+
+    Completion.objects.bulk_create(Completion(prompt=prompt, text=text, position=n) for n, text in enumerate(HOSTILE))
+    order = [[n] for n in range(len(HOSTILE))]
+    rank(prompt, raters[0], order)
+    rank(prompt, raters[1], order[::-1])
+    page = page_as(staff, **viewport)
+    dialogs = watch_dialogs(page)
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    page.wait_for_selector("#plot-agreement rect", state="attached")
+    assert page.locator("#overview").bounding_box()["y"] < page.locator("#training").bounding_box()["y"]
+    assert_nothing_overflows(page, viewport["width"])
+    screenshot(page, f"project-page-{viewport['width']}")
+    assert page.locator("img").count() == 0 and dialogs == [] and page.errors == []
