@@ -127,7 +127,8 @@ def import_job_detail(request: HttpRequest, project_id: int, job_id: int) -> Htt
         "progress": job.progress,
         "url": reverse("import-job-status", args=[project_id, job_id]),
     }
-    return render(request, "annotate/staff/import_job.html", {"project": job.project, "job": job, "status": status})
+    context = {"project": job.project, "job": job, "status": status, "stale": import_jobs.import_job_is_stale(job=job)}
+    return render(request, "annotate/staff/import_job.html", context)
 
 
 @staff_required

@@ -170,6 +170,13 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
     return job
 
 
+def import_job_is_stale(*, job: ImportJob) -> bool:
+    """A worker holds the job but has not touched it for STALE_SECONDS: it probably died."""
+    return bool(
+        job.is_running and job.claimed_at and job.updated_at < timezone.now() - timedelta(seconds=STALE_SECONDS)
+    )
+
+
 def import_preview(*, project: Project, checked: CheckedSource, limit: int = PREVIEW_RECORDS) -> dict[str, Any]:
     """The first records as the project will get them, and the counts the import will create."""
     existing: set[str] = set()
@@ -232,7 +239,7 @@ def _claim(job_id: int, state: str) -> ImportJob | None:
     """Take the job unless a live worker holds it. A worker that died mid-step (its transaction rolled
     back with its connection) stops beating; the task, acknowledged late, comes back and retakes it."""
     now = timezone.now()
-    stale = now - timedelta(seconds=STALE_SECONDS)
+    stale = now - timedelta(seconds=STALE_SECONDS)  # as import_job_is_stale
     claimed = (
         ImportJob.objects.filter(pk=job_id, state=state)
         .filter(Q(claimed_at__isnull=True) | Q(updated_at__lt=stale))

@@ -166,8 +166,12 @@ def test_a_job_whose_worker_died_is_taken_again_by_the_redelivered_task(project,
     # The import was claimed by a worker that then died: the row says "importing", held, silent.
     ImportJob.objects.filter(pk=job.pk).update(state="importing", claimed_at=timezone.now())
     assert import_jobs.import_job_run(job_id=job.pk) is None  # held by a live worker (as far as we know)
+    page = logged_in(admin_user).get(f"/projects/{project.pk}/imports/{job.pk}/").content.decode()
+    assert "Writing…" in page and "import-stale" not in page
     silent = timezone.now() - timedelta(seconds=import_jobs.STALE_SECONDS + 1)
     ImportJob.objects.filter(pk=job.pk).update(updated_at=silent)
+    page = logged_in(admin_user).get(f"/projects/{project.pk}/imports/{job.pk}/").content.decode()
+    assert "No word from the worker for over two minutes" in page
     assert import_jobs.import_job_run(job_id=job.pk).state == "done"
     assert Prompt.objects.filter(project=project).count() == 3
 
