@@ -33,13 +33,26 @@ DEBUG = env_bool("DEBUG", False)
 # pytest sets PYTEST_VERSION; tests run with DEBUG off but need no production secrets.
 TESTING = "PYTEST_VERSION" in os.environ or env_bool("RANKFORGE_TESTING", False)
 
-# A default key keeps development friction-free; production (DEBUG off) must set its own.
+# The key: SECRET_KEY from the environment; else the random key `make up` keeps in var/secret_key
+# (docker/run-local.sh writes it once), so that a command run from another shell of the same checkout
+# (`manage.py import_prompts ...`) needs no variables; else a default that keeps development
+# friction-free and that production (DEBUG off) refuses. Docker builds leave var/ out.
 DEFAULT_SECRET_KEY = "rankforge-insecure-development-key-do-not-use-in-production"
-SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+SECRET_KEY_FILE = VAR_DIR / "secret_key"
+
+
+def secret_key_from_file(path: Path) -> str:
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        return path.read_text().strip()
+    return ""
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY") or secret_key_from_file(SECRET_KEY_FILE) or DEFAULT_SECRET_KEY
 if not DEBUG and SECRET_KEY == DEFAULT_SECRET_KEY and not TESTING:
     raise ImproperlyConfigured(
         "SECRET_KEY is the insecure default while DEBUG is off. Set SECRET_KEY in the "
-        "environment (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(50))'`)."
+        "environment (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(50))'`), "
+        f"or run `make up` once, which keeps a random one in {SECRET_KEY_FILE}."
     )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")

@@ -12,8 +12,11 @@ mkdir -p var
 # made once and kept under var/ (production sets SECRET_KEY itself).
 export DEBUG=${DEBUG:-true}
 if [ -z "${SECRET_KEY:-}" ]; then
-    [ -s var/secret_key ] || "$py" -c 'import secrets; print(secrets.token_urlsafe(50))' > var/secret_key
-    SECRET_KEY=$(cat var/secret_key)
+    # config/settings.py reads the same file, so commands from another shell need no variables.
+    key_file=${VAR_DIR:-var}/secret_key
+    mkdir -p "$(dirname "$key_file")"
+    [ -s "$key_file" ] || (umask 077 && "$py" -c 'import secrets; print(secrets.token_urlsafe(50))' > "$key_file")
+    SECRET_KEY=$(cat "$key_file")
     export SECRET_KEY
 fi
 

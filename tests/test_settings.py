@@ -68,6 +68,20 @@ def test_production_starts_with_its_own_secret_key_and_secure_cookies(tmp_path):
     assert values["secure_cookies"] is True
 
 
+def test_a_command_from_another_shell_reads_the_key_make_up_keeps_under_var(tmp_path):
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "secret_key").write_text("a-random-key-written-by-make-up\n")
+    code = "from django.conf import settings; print(settings.SECRET_KEY, settings.DEBUG)"
+    result = run_settings(tmp_path, code)  # no DEBUG, no SECRET_KEY: a fresh shell
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["a-random-key-written-by-make-up", "False"]
+    # The environment still wins, and an empty file is no key.
+    assert run_settings(tmp_path, code, SECRET_KEY="from-the-environment").stdout.split()[0] == "from-the-environment"
+    (tmp_path / "var" / "secret_key").write_text("")
+    refused = run_settings(tmp_path, code)
+    assert refused.returncode != 0 and "SECRET_KEY is the insecure default" in refused.stderr
+
+
 def test_development_may_use_the_default_key(tmp_path):
     assert settings_in(tmp_path, DEBUG="1")["debug"] is True
 

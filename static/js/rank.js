@@ -84,17 +84,24 @@
     for (let index = 0; index < text.length; index += 1) hash = (Math.imul(hash, 31) + text.charCodeAt(index)) | 0;
     return (hash >>> 0).toString(36);
   }
-  function remember(key, value) {
+  // Storage may be refused (private mode, a policy): then the instructions simply open again.
+  function stored(key) {
     try {
-      if (value) localStorage.setItem(key, "1");
       return localStorage.getItem(key) === "1";
     } catch (error) {
-      return false; // storage refused (private mode): instructions simply open again
+      return false;
+    }
+  }
+  function store(key) {
+    try {
+      localStorage.setItem(key, "1");
+    } catch (error) {
+      // nothing to remember it in
     }
   }
   function instructionsRead() {
     if (!task || !task.instructions) return;
-    remember(instructionsKey(), true);
+    store(instructionsKey());
     ui.instructionsBox.open = false;
   }
 
@@ -298,7 +305,7 @@
     if (answer.instructions !== renderedInstructions) {
       renderedInstructions = answer.instructions;
       renderRich(ui.instructions, answer.instructions || "", true);
-      ui.instructionsBox.open = !remember(instructionsKey(), false);
+      ui.instructionsBox.open = !stored(instructionsKey());
     }
     ui.instructionsBox.hidden = !answer.instructions;
     if (!answer.assignment_id) {
