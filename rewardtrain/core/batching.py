@@ -28,8 +28,8 @@ Example::
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence, Sized
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -63,6 +63,8 @@ class Batch:
     margin: torch.Tensor  # float [pairs]
     row_weight: torch.Tensor  # float [rows]
     prompts: int
+    # Consecutive rows that share a prompt (grouped: K per prompt; pairwise: 2 per pair), for prefix sharing.
+    group_sizes: list[int] = field(default_factory=list)
 
     @property
     def real_tokens(self) -> int:
@@ -73,7 +75,7 @@ class Batch:
 
     def padded_tokens(self, max_tokens: int) -> int:
         """Tokens the model reads for this batch, padding included."""
-        return sum(len(self.rows[chunk[0]]) * len(chunk) for chunk in chunk_plan(self.rows, max_tokens))
+        return padded_tokens(self.rows, max_tokens)
 
 
 # A new forward costs about as much as this many padded tokens on a CPU (measured with MiniLM, bf16):
@@ -81,7 +83,7 @@ class Batch:
 SPLIT_WHEN_SAVING_TOKENS = 1024
 
 
-def chunk_plan(rows: list[EncodedSequence], max_tokens: int) -> list[list[int]]:
+def chunk_plan(rows: Sequence[Sized], max_tokens: int) -> list[list[int]]:
     """Row indices of each forward. Rows are sorted longest first; a new forward starts when the next row
     would take the current one past ``max_tokens`` padded tokens, or when padding it and every shorter row
     to the current width would waste more than ``SPLIT_WHEN_SAVING_TOKENS`` tokens."""
@@ -99,6 +101,11 @@ def chunk_plan(rows: list[EncodedSequence], max_tokens: int) -> list[list[int]]:
                 continue
         plan.append([index])
     return plan
+
+
+def padded_tokens(rows: Sequence[Sized], max_tokens: int) -> int:
+    """Tokens the forwards of :func:`chunk_plan` read, padding included."""
+    return sum(len(rows[chunk[0]]) * len(chunk) for chunk in chunk_plan(rows, max_tokens))
 
 
 def padded_chunks(
@@ -138,12 +145,14 @@ class Collator:
         pair_weight: list[float] = []
         margin: list[float] = []
         row_weight: list[float] = []
+        group_sizes: list[int] = []
         prompts = len(records)
         for record in records:
             pairs = record.comparisons
             first_row = len(rows)
             if self.mode == "grouped":
                 rows.extend(record.sequences)
+                group_sizes.append(len(record.sequences))
                 winner.extend(first_row + pair.winner for pair in pairs)
                 loser.extend(first_row + pair.loser for pair in pairs)
             else:
@@ -151,6 +160,7 @@ class Collator:
                     rows.extend((record.sequences[pair.winner], record.sequences[pair.loser]))
                     winner.append(first_row + 2 * n)
                     loser.append(first_row + 2 * n + 1)
+                    group_sizes.append(2)
             pair_weight.extend([1.0 / (len(pairs) * prompts)] * len(pairs))
             row_weight.extend([1.0 / ((len(rows) - first_row) * prompts)] * (len(rows) - first_row))
             margin.extend(
@@ -167,6 +177,7 @@ class Collator:
             margin=torch.tensor(margin, dtype=torch.float32),
             row_weight=torch.tensor(row_weight, dtype=torch.float32),
             prompts=prompts,
+            group_sizes=group_sizes,
         )
 
 

@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=defaults.group_by_length)
     train.add_argument("--dropout", action=argparse.BooleanOptionalAction, default=defaults.dropout)
     train.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=False)
+    train.add_argument(
+        "--prefix-sharing",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.prefix_sharing,
+        help="decoders: forward each prompt once, its completions packed after it (exact; docs/training.md)",
+    )
     train.add_argument("--lora", action=argparse.BooleanOptionalAction, default=False)
     train.add_argument("--lora-r", type=int, default=defaults.lora_r)
     train.add_argument("--bf16", choices=["auto", "on", "off"], default="auto")
@@ -124,6 +130,7 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         lora_alpha=2 * args.lora_r,
         bf16=args.bf16,
         attention=args.attention,
+        prefix_sharing=args.prefix_sharing,
         device=args.device,
         eval_fraction=0.0 if args.eval else args.eval_fraction,
         eval_every_steps=args.eval_every_steps,

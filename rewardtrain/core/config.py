@@ -92,6 +92,10 @@ class TrainConfig:
     max_length: int = 512  # tokens per sequence (MiniLM reads 512); longer inputs are truncated, never dropped
     group_by_length: bool = True  # batch prompts of similar length together: less padding
     max_tokens_per_forward: int = 16384  # split a batch's sequences into length-sorted forwards of this many tokens
+    # Decoders: forward each group's shared prefix (context + prompt) once, its completions packed after it
+    # (rewardtrain/core/packing.py). Exact; on where the model takes it and it saves compute, else ignored.
+    prefix_sharing: bool = True
+    max_packed_length: int = 4096  # longest packed row; a longer group is split into rows that each repeat the prefix
 
     # --- evaluation and hardware -------------------------------------------------------------------
     eval_fraction: float = 0.2  # share of prompts held out when no eval set is given (split by prompt)
@@ -114,6 +118,10 @@ class TrainConfig:
             raise ValueError(f"attention must be auto, eager or sdpa, not {self.attention!r}")
         if self.max_length < 8:
             raise ValueError("max_length must be at least 8 tokens")
+        if self.max_packed_length < self.max_length:
+            raise ValueError(
+                f"max_packed_length ({self.max_packed_length}) must be at least max_length ({self.max_length})"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -165,19 +165,20 @@ def training_attention(setting: str, device: torch.device) -> str | None:
 
 
 def attention_implementation(model: nn.Module) -> str | None:
-    config = getattr(_base_model(model), "config", None)
+    config = getattr(base_model(model), "config", None)
     return getattr(config, "_attn_implementation", None)
 
 
 def set_attention_implementation(model: nn.Module, implementation: str | None) -> None:
     """Switch the attention kernel in place (same weights, same math up to rounding); None does nothing."""
-    base = _base_model(model)
+    base = base_model(model)
     if implementation is None or attention_implementation(base) == implementation:
         return
     base.set_attn_implementation(implementation)
 
 
-def _base_model(model: nn.Module) -> nn.Module:
+def base_model(model: nn.Module) -> nn.Module:
+    """The transformers model itself: ``model``, or the one a peft (LoRA) wrapper holds."""
     get_base = getattr(model, "get_base_model", None)  # a peft (LoRA) wrapper
     return get_base() if callable(get_base) else model
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,6 @@ import torch
 from torch import nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
 
-from rewardtrain.core.batching import padded_chunks
 from rewardtrain.core.data import RankedRecord, completion_text, context_turns
 from rewardtrain.core.encoding import EncodedSequence, SequenceEncoder
 from rewardtrain.core.model import (
@@ -40,6 +39,7 @@ from rewardtrain.core.model import (
     resolve_precision,
     reward_head_in_fp32,
 )
+from rewardtrain.core.packing import PrefixSharing
 
 ARTIFACT_INFO = "rewardtrain.json"
 
@@ -60,6 +60,8 @@ class RewardScorer:
         bf16: bool = False,
         info: dict[str, Any] | None = None,
         max_tokens_per_forward: int = 16384,
+        prefix_sharing: bool = True,
+        max_packed_length: int = 4096,
     ) -> None:
         self.model = model
         self.encoder = encoder
@@ -68,6 +70,14 @@ class RewardScorer:
         self.bf16 = bf16
         self.info = info or {}
         self.max_tokens_per_forward = max_tokens_per_forward
+        # The completions of one prompt share one forward of their prompt (decoders; see core/packing.py).
+        self.sharing = PrefixSharing.for_model(
+            model,
+            architecture=encoder.architecture,
+            max_length=encoder.max_length,
+            enabled=prefix_sharing,
+            max_packed_length=max_packed_length,
+        )
 
     @property
     def tokenizer(self) -> PreTrainedTokenizerBase:
@@ -91,6 +101,8 @@ class RewardScorer:
         bias: float = 0.0,
         info: dict[str, Any] | None = None,
         max_tokens_per_forward: int = 16384,
+        prefix_sharing: bool = True,
+        max_packed_length: int = 4096,
     ) -> RewardScorer:
         """The scorer of fp32 ``model`` at ``precision``: what :meth:`load` builds, and what training's final
         evaluation and normalization bias use, so an artifact serves the scores it was evaluated with."""
@@ -102,6 +114,8 @@ class RewardScorer:
             bf16=precision != "fp32",
             info=info,
             max_tokens_per_forward=max_tokens_per_forward,
+            prefix_sharing=prefix_sharing,
+            max_packed_length=max_packed_length,
         )
 
     @classmethod
@@ -133,12 +147,14 @@ class RewardScorer:
             bias=float(info["normalization"]["bias"]),
             info=info,
             max_tokens_per_forward=int(info["config"].get("max_tokens_per_forward", 16384)),
+            prefix_sharing=bool(info["config"].get("prefix_sharing", True)),
+            max_packed_length=int(info["config"].get("max_packed_length", 4096)),
         )
 
     def score(self, items: Sequence[dict[str, Any] | RankedRecord], batch_size: int = 64) -> list[list[float]]:
         """Rewards for ``[{"prompt", "context"?, "completions": [...]}, ...]`` (or RankedRecords), one list per item."""
         sequences, sizes = self.encode_items(items)
-        return split_by_sizes(self.score_sequences(sequences, batch_size), sizes)
+        return split_by_sizes(self.score_sequences(sequences, batch_size, group_sizes=sizes), sizes)
 
     def encode_items(self, items: Sequence[dict[str, Any] | RankedRecord]) -> tuple[list[EncodedSequence], list[int]]:
         """Every item's completions as encoded sequences (in order), and how many each item has."""
@@ -159,20 +175,49 @@ class RewardScorer:
         """Rewards for raw full texts (prompt and response joined); over-long texts lose their start."""
         return self.score_sequences(self.encoder.encode_texts(list(texts)), batch_size)
 
-    def score_sequences(self, sequences: list[EncodedSequence], batch_size: int = 64) -> list[float]:
-        """Rewards (bias applied) for encoded sequences, batched by length so little is padded."""
+    def score_sequences(
+        self, sequences: list[EncodedSequence], batch_size: int = 64, *, group_sizes: list[int] | None = None
+    ) -> list[float]:
+        """Rewards (bias applied) for encoded sequences, batched by length so little is padded.
+
+        ``group_sizes``: consecutive sequences that are completions of one prompt; each group's common
+        prefix is then forwarded once where :attr:`sharing` is on. Groups are never split across batches.
+        """
         rewards = torch.empty(len(sequences), dtype=torch.float32)
-        pad_token_id = self.tokenizer.pad_token_id
-        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]), reverse=True)
+        groups = _group_ranges(group_sizes or [1] * len(sequences))
+        order = sorted(groups, key=lambda group: max((len(sequences[i]) for i in group), default=0), reverse=True)
         with torch.inference_mode(), autocast(self.device, self.bf16):
-            for start in range(0, len(order), batch_size):
-                picked = torch.tensor(order[start : start + batch_size])
+            for batch in _batches_of_groups(order, batch_size):
+                picked = torch.tensor([i for group in batch for i in group], dtype=torch.long)
                 rows_of_batch = [sequences[i] for i in picked.tolist()]
-                for rows, inputs in padded_chunks(rows_of_batch, self.max_tokens_per_forward, pad_token_id):
+                sizes = [len(group) for group in batch]
+                for rows, inputs in self.sharing.chunks(rows_of_batch, sizes, self.max_tokens_per_forward):
                     inputs = {name: tensor.to(self.device) for name, tensor in inputs.items()}
-                    logits = self.model(**inputs).logits[:, 0].float().cpu()
-                    rewards[picked[rows]] = logits
+                    rewards[picked[rows]] = self.sharing.rewards(self.model, inputs).float().cpu()
         return (rewards + self.bias).tolist()
+
+
+def _group_ranges(sizes: list[int]) -> list[range]:
+    if any(size < 0 for size in sizes):
+        raise ValueError("group sizes must not be negative")
+    starts = [0]
+    for size in sizes:
+        starts.append(starts[-1] + size)
+    return [range(start, start + size) for start, size in zip(starts, sizes, strict=False) if size]
+
+
+def _batches_of_groups(groups: list[range], batch_size: int) -> Iterator[list[range]]:
+    """Whole groups, about ``batch_size`` sequences at a time (a bigger group is a batch of its own)."""
+    batch: list[range] = []
+    count = 0
+    for group in groups:
+        if batch and count + len(group) > batch_size:
+            yield batch
+            batch, count = [], 0
+        batch.append(group)
+        count += len(group)
+    if batch:
+        yield batch
 
 
 def split_by_sizes(flat: list[float], sizes: list[int]) -> list[list[float]]:
@@ -185,10 +230,11 @@ def split_by_sizes(flat: list[float], sizes: list[int]) -> list[list[float]]:
 
 
 class _Job:
-    __slots__ = ("sequences", "result", "error", "done")
+    __slots__ = ("sequences", "group_sizes", "result", "error", "done")
 
-    def __init__(self, sequences: list[EncodedSequence]) -> None:
+    def __init__(self, sequences: list[EncodedSequence], group_sizes: list[int]) -> None:
         self.sequences = sequences
+        self.group_sizes = group_sizes
         self.result: list[float] | None = None
         self.error: BaseException | None = None
         self.done = False
@@ -220,14 +266,15 @@ class MicroBatcher:
     def score(self, items: Sequence[dict[str, Any] | RankedRecord]) -> list[list[float]]:
         """Like :meth:`RewardScorer.score`; tokenization runs in the caller's thread, outside the queue."""
         sequences, sizes = self.scorer.encode_items(items)
-        return split_by_sizes(self.score_sequences(sequences), sizes)
+        return split_by_sizes(self.score_sequences(sequences, group_sizes=sizes), sizes)
 
     def score_texts(self, texts: Sequence[str]) -> list[float]:
         """Like :meth:`RewardScorer.score_texts`."""
         return self.score_sequences(self.scorer.encoder.encode_texts(list(texts)))
 
-    def score_sequences(self, sequences: list[EncodedSequence]) -> list[float]:
-        job = _Job(sequences)
+    def score_sequences(self, sequences: list[EncodedSequence], *, group_sizes: list[int] | None = None) -> list[float]:
+        """``group_sizes`` as in :meth:`RewardScorer.score_sequences` (default: every sequence alone)."""
+        job = _Job(sequences, group_sizes if group_sizes is not None else [1] * len(sequences))
         with self._changed:
             self._queue.append(job)
             while not job.done:
@@ -267,7 +314,10 @@ class MicroBatcher:
     def _run(self, batch: list[_Job]) -> None:
         self.forwards += 1
         try:
-            flat = self.scorer.score_sequences([sequence for job in batch for sequence in job.sequences])
+            flat = self.scorer.score_sequences(
+                [sequence for job in batch for sequence in job.sequences],
+                group_sizes=[size for job in batch for size in job.group_sizes],
+            )
         except Exception as error:
             if len(batch) == 1:
                 batch[0].error, batch[0].done = error, True

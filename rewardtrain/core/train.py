@@ -62,6 +62,7 @@ from rewardtrain.core.model import (
     set_attention_implementation,
     training_attention,
 )
+from rewardtrain.core.packing import PrefixSharing, sequence_rewards
 from rewardtrain.core.scoring import ARTIFACT_INFO, RewardScorer
 
 ARTIFACT_FORMAT = "rankforge-reward-model"
@@ -117,7 +118,7 @@ class _ChunkedRewards(nn.Module):
         self.model = model
 
     def forward(self, chunks: list[dict[str, torch.Tensor]]) -> list[torch.Tensor]:
-        return [self.model(**inputs).logits[:, 0] for inputs in chunks]
+        return [sequence_rewards(self.model, inputs) for inputs in chunks]
 
 
 def encode_records(encoder: SequenceEncoder, records: list[RankedRecord]) -> list[EncodedRecord]:
@@ -145,11 +146,23 @@ def cosine_schedule(step: int, total_steps: int, warmup_steps: int, min_ratio: f
 
 
 def compute_rewards(
-    module: nn.Module, batch: Batch, *, device: torch.device, bf16: bool, max_tokens: int, pad_token_id: int
+    module: nn.Module,
+    batch: Batch,
+    *,
+    device: torch.device,
+    bf16: bool,
+    max_tokens: int,
+    pad_token_id: int,
+    sharing: PrefixSharing | None = None,
 ) -> torch.Tensor:
-    """fp32 reward of every row of the batch, in row order, with gradients."""
+    """fp32 reward of every row of the batch, in row order, with gradients (each group's prefix forwarded
+    once where ``sharing`` is on)."""
     row_chunks, inputs = [], []
-    for rows, chunk in batch.chunks(max_tokens, pad_token_id):
+    if sharing is not None:
+        chunks = sharing.chunks(batch.rows, batch.group_sizes, max_tokens)
+    else:
+        chunks = batch.chunks(max_tokens, pad_token_id)
+    for rows, chunk in chunks:
         row_chunks.append(rows)
         inputs.append({name: tensor.to(device, non_blocking=True) for name, tensor in chunk.items()})
     with autocast(device, bf16):
@@ -198,6 +211,13 @@ def train(
     if not encoded:
         raise DataError("no training record holds a strict preference (all completions tied?)")
     model.to(device)
+    sharing = PrefixSharing.for_model(
+        model,
+        architecture=architecture,
+        max_length=max_length,
+        enabled=config.prefix_sharing,
+        max_packed_length=config.max_packed_length,
+    )
     module: nn.Module = _ChunkedRewards(model)
     if distributed.enabled:
         module = nn.parallel.DistributedDataParallel(
@@ -224,7 +244,13 @@ def train(
     )
     collator = Collator(config.mode, config.margin_by_rank_gap, config.rank_margin, config.pair_weighting)
     scorer = RewardScorer(
-        model, encoder, device=device, bf16=bf16, max_tokens_per_forward=config.max_tokens_per_forward
+        model,
+        encoder,
+        device=device,
+        bf16=bf16,
+        max_tokens_per_forward=config.max_tokens_per_forward,
+        prefix_sharing=config.prefix_sharing,
+        max_packed_length=config.max_packed_length,
     )
 
     def held_out_metrics() -> dict[str, Any] | None:
@@ -262,6 +288,7 @@ def train(
                         bf16=bf16,
                         max_tokens=config.max_tokens_per_forward,
                         pad_token_id=tokenizer.pad_token_id,
+                        sharing=sharing,
                     )
                     loss = bradley_terry_loss(
                         rewards, _to(batch, device), center_rewards_coefficient=config.center_rewards_coefficient
@@ -270,7 +297,9 @@ def train(
                 loss_value += loss.item() / len(micro_batches)
                 stats["sequences_forwarded"] += len(batch.rows)
                 stats["real_tokens"] += batch.real_tokens
-                stats["padded_tokens"] += batch.padded_tokens(config.max_tokens_per_forward)
+                stats["padded_tokens"] += sharing.tokens_forwarded(
+                    batch.rows, batch.group_sizes, config.max_tokens_per_forward
+                )
                 stats["pairs"] += len(batch.winner)
                 stats["prompts"] += batch.prompts
             if config.max_grad_norm:
@@ -309,14 +338,23 @@ def train(
             precision=precision,
             device=device,
             max_tokens_per_forward=config.max_tokens_per_forward,
+            prefix_sharing=config.prefix_sharing,
+            max_packed_length=config.max_packed_length,
         )
-        train_rewards = torch.tensor(served.score_sequences([row for record in encoded for row in record.sequences]))
+        train_rewards = torch.tensor(
+            served.score_sequences(
+                [row for record in encoded for row in record.sequences],
+                group_sizes=[len(record.sequences) for record in encoded],
+            )
+        )
         bias = -float(train_rewards.mean())
         served.bias = bias
         metrics = metrics_from_scores(eval_records, served.score(eval_records)) if eval_records else None
         del served  # its bf16 copy of the weights
         train_stats = {
             **stats,
+            "prefix_sharing": sharing.enabled,
+            "prefix_sharing_off_because": sharing.reason or None,
             "steps": step,
             "final_loss": loss_value,
             "setup_seconds": round(setup_seconds, 3),
@@ -371,6 +409,7 @@ def _to(batch: Batch, device: torch.device) -> Batch:
         margin=batch.margin.to(device),
         row_weight=batch.row_weight.to(device),
         prompts=batch.prompts,
+        group_sizes=batch.group_sizes,
     )
 
 

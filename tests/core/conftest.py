@@ -69,17 +69,22 @@ def build_word_tokenizer():
     return tokenizer
 
 
-def build_tiny_decoder(path: Path) -> Path:
+def build_tiny_decoder(path: Path, family: str = "llama") -> Path:
+    """A 2-layer random Llama (or Qwen2, with grouped-query attention) reward model and its tokenizer."""
     import torch
-    from transformers import LlamaConfig, LlamaForSequenceClassification
+    from transformers import LlamaConfig, LlamaForSequenceClassification, Qwen2Config, Qwen2ForSequenceClassification
 
     torch.manual_seed(0)
     tokenizer = build_word_tokenizer()
-    config = LlamaConfig(
+    config_class, model_class = {
+        "llama": (LlamaConfig, LlamaForSequenceClassification),
+        "qwen2": (Qwen2Config, Qwen2ForSequenceClassification),
+    }[family]
+    config = config_class(
         vocab_size=len(tokenizer),
         hidden_size=32,
         num_hidden_layers=2,
-        num_attention_heads=2,
+        num_attention_heads=2 if family == "llama" else 4,
         num_key_value_heads=2,
         intermediate_size=64,
         max_position_embeddings=256,
@@ -88,7 +93,7 @@ def build_tiny_decoder(path: Path) -> Path:
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=tokenizer.bos_token_id,
     )
-    LlamaForSequenceClassification(config).save_pretrained(path)
+    model_class(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
 
@@ -101,6 +106,12 @@ def tiny_encoder(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def tiny_decoder(tmp_path_factory) -> str:
     return str(build_tiny_decoder(tmp_path_factory.mktemp("tiny-decoder")))
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2(tmp_path_factory) -> str:
+    """Load its tokenizer with PreTrainedTokenizerFast: AutoTokenizer would rebuild it as Qwen2's BPE one."""
+    return str(build_tiny_decoder(tmp_path_factory.mktemp("tiny-qwen2"), family="qwen2"))
 
 
 def make_records(count: int = 12, k: int = 4, seed: int = 0, with_ties: bool = False) -> list[RankedRecord]:

@@ -52,7 +52,7 @@ class FakeScorer:
         self.entered = threading.Event()
         self.forwards: list[int] = []
 
-    def score_sequences(self, sequences: list[EncodedSequence]) -> list[float]:
+    def score_sequences(self, sequences: list[EncodedSequence], group_sizes: list[int] | None = None) -> list[float]:
         self.entered.set()
         self.release.wait(10)
         self.forwards.append(len(sequences))
