@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared GPU check of the training core, for a rented CUDA machine (e.g. one H100). Under 6 minutes.
+# One prepared GPU check of the training core, for a rented CUDA machine (e.g. one H100). Under 10 minutes.
 #
 #   bash bench/gpu_check.sh            # from the repository root
 #
@@ -10,7 +10,8 @@
 #   1. machine and library versions;
 #   2. pytest tests/core with the tiny models trained on CUDA (RANKFORGE_TEST_DEVICE=cuda);
 #   3. CLI smoke: train (default recipe) on the Open Assistant rankings, evaluate, score -- on CUDA;
-#   4. bench/train_vs_trl.py on CUDA at a moderate size (400 train / 100 held-out groups, K = 4..9).
+#   4. bench/train_vs_trl.py on CUDA at a moderate size (400 train / 100 held-out groups, K = 4..9);
+#   5. bench/prefix_sharing.py on CUDA: shared vs unshared prompts (and TRL) with a Qwen2-0.5B-shaped decoder.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -47,7 +48,7 @@ echo "data: $DATA_DIR"
 export RANKFORGE_DATA_DIR=${DATA_DIR}
 
 step "pytest tests/core on CUDA (no Django needed: the repository's top conftest is not loaded)"
-RANKFORGE_TEST_DEVICE=cuda timeout 150 $PY -m pytest tests/core -x -q -p no:django -p no:cacheprovider --confcutdir=tests/core \
+RANKFORGE_TEST_DEVICE=cuda timeout 240 $PY -m pytest tests/core -x -q -p no:django -p no:cacheprovider --confcutdir=tests/core \
     || { echo "FAILED: pytest"; status=1; }
 
 if [ -n "$DATA_DIR" ]; then
@@ -65,6 +66,10 @@ if [ -n "$DATA_DIR" ]; then
     timeout 200 $PY bench/train_vs_trl.py --device cuda --train-groups 400 --eval-groups 100 --epochs 1 \
         || { echo "FAILED: bench (or timed out)"; status=1; }
 fi
+
+step "bench/prefix_sharing.py on CUDA: Qwen2-0.5B shape (24 layers, random), Open Assistant, max_length 2048, a full epoch each way"
+timeout 240 $PY bench/prefix_sharing.py --device cuda --layers 24 --max-length 2048 --prompts-per-batch 4 --steps 0 --trl-steps 20 \
+    || { echo "FAILED: prefix-sharing bench (or timed out)"; status=1; }
 
 step "done, status $status"
 exit $status

@@ -212,6 +212,7 @@ def time_training(encoded: list[Any], args: argparse.Namespace, model_dir: Path)
         "seconds_per_epoch": {name: round(value * per_epoch, 1) for name, value in seconds.items()},
         "wall_speedup": round(seconds["unshared"] / seconds["shared"], 3),
         "peak_gpu_memory_gib": {name: round(value / 2**30, 2) for name, value in peak_memory.items()},
+        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }
 
 

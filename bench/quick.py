@@ -69,6 +69,11 @@ BENCHES = [
         r"vs TRL|^\{",
     ),
     Bench("oasst_cv", ("--folds", "2", "--epochs", "1", "--max-length", "128"), r"^\{"),
+    Bench(
+        "prefix_sharing",
+        ("--layers", "1", "--max-length", "256", "--steps", "2", "--trl-steps", "1"),
+        r"^tokens per epoch|^TRL",
+    ),
 ]
 
 

@@ -112,7 +112,7 @@ _HEAD_NAMES = ("score", "classifier")
 
 def reward_head(model: nn.Module) -> nn.Module | None:
     """The module that turns the backbone's hidden state into the reward, or None if it has no known name."""
-    base = _base_model(model)
+    base = base_model(model)
     for name in _HEAD_NAMES:
         head = getattr(base, name, None)
         if isinstance(head, nn.Module):

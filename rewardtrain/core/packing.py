@@ -39,7 +39,7 @@ from torch import nn
 
 from rewardtrain.core.batching import chunk_plan, padded_chunks, padded_tokens
 from rewardtrain.core.encoding import EncodedSequence
-from rewardtrain.core.model import attention_implementation, base_model
+from rewardtrain.core.model import attention_implementation, base_model, reward_head
 
 # Attention kernels that honour a custom 4D mask and explicit position ids (flash-attention does not).
 PACKING_ATTENTION = ("eager", "sdpa")
@@ -225,7 +225,9 @@ def packed_rewards(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.T
         position_ids=inputs["position_ids"],
         use_cache=False,
     ).last_hidden_state
-    return base.score(hidden.flatten(0, 1)[inputs["read_index"]])[:, 0]
+    head = reward_head(base)
+    assert head is not None  # PrefixSharing.for_model checked it
+    return head(hidden.flatten(0, 1)[inputs["read_index"]])[:, 0]
 
 
 def sequence_rewards(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -296,8 +298,8 @@ class PrefixSharing:
             sharing.reason = "switched off (prefix_sharing=False)"
         elif architecture != "decoder":
             sharing.reason = "encoders attend both ways: a shared prefix would see the completions"
-        elif not isinstance(getattr(base, "score", None), nn.Module) or not hasattr(base, "base_model_prefix"):
-            sharing.reason = f"{type(base).__name__} has no `score` head on a `base_model_prefix` body"
+        elif reward_head(base) is None or not isinstance(getattr(base, base.base_model_prefix, None), nn.Module):
+            sharing.reason = f"{type(base).__name__} has no reward head on a `base_model_prefix` body"
         elif (attention_implementation(base) or "eager") not in PACKING_ATTENTION:
             sharing.reason = f"attention {attention_implementation(base)!r} takes no custom 4D mask"
         elif window is not None and window < max_length:

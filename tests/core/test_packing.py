@@ -4,13 +4,19 @@ identical completions, truncation at the length limit, padding across groups and
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, PreTrainedTokenizerFast
 
 from rewardtrain.core.batching import Collator, padded_chunks
 from rewardtrain.core.config import TrainConfig
-from rewardtrain.core.data import RankedRecord
+from rewardtrain.core.data import RankedRecord, split_by_prompt
 from rewardtrain.core.encoding import EncodedSequence, SequenceEncoder
 from rewardtrain.core.loss import bradley_terry_loss
 from rewardtrain.core.model import autocast, load_backbone, prepare_tokenizer
@@ -19,6 +25,8 @@ from rewardtrain.core.scoring import MicroBatcher, RewardScorer
 from rewardtrain.core.train import encode_records
 from tests.core.conftest import TEST_DEVICE, WORDS, make_records
 from tests.core.test_train import losses_of, quick_config
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(params=["tiny_decoder", "tiny_qwen2"])
@@ -253,3 +261,21 @@ def test_a_batch_whose_sequences_share_too_little_keeps_the_plain_forwards(tiny_
     shared_prompt = [EncodedSequence([*range(6, 26), 30 + n]) for n in range(4)]
     assert sharing.choose(shared_prompt, [4], 1 << 20) is not None
     assert sharing.tokens_forwarded(shared_prompt, [4], 1 << 20) == 24
+
+
+def test_torchrun_ddp_trains_a_decoder_with_shared_prompts(tiny_decoder, tmp_path):
+    data = tmp_path / "rankings.jsonl"
+    data.write_text("".join(json.dumps(record.to_json()) + "\n" for record in long_records(count=8)))
+    command = [
+        *(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"),
+        *("-m", "rewardtrain", "train", "--data", str(data), "--out", str(tmp_path / "rm"), "--model", tiny_decoder),
+        *("--device", "cpu", "--bf16", "off", "--epochs", "2", "--prompts-per-batch", "2", "--max-length", "48"),
+    ]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment, cwd=ROOT)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    result = json.loads(finished.stdout.strip().splitlines()[-1])
+    assert result["train"]["prefix_sharing"] is True
+    assert result["train"]["padded_tokens"] < result["train"]["real_tokens"]
+    assert result["train"]["steps"] == 2 * -(-len(split_by_prompt(long_records(count=8), 0.2, 0)[0]) // 4)  # 2 ranks
+    assert (tmp_path / "rm" / "rewardtrain.json").exists()
