@@ -376,10 +376,12 @@ def project_agreement(*, project_id: int, prompt_limit: int = 50) -> dict[str, A
         count=Count("id"), last=Max("id"), newest=Max("submitted_at")
     )
     newest = state["newest"].isoformat() if state["newest"] else ""
-    cache_key = f"rewardtrain:agreement:{project_id}:{state['count']}:{state['last']}:{newest}:{prompt_limit}"
+    # One cached report per state of the rankings, whatever prompt_limit the caller wants: the project
+    # page, the prompt browser and the quality table ask for different limits of the same report.
+    cache_key = f"rewardtrain:agreement:{project_id}:{state['count']}:{state['last']}:{newest}"
     cached = cache.get(cache_key)
     if cached is not None:
-        return cached
+        return {**cached, "prompts": cached["prompts"][:prompt_limit]}
     report = agreement_report(
         ranking_facts_for_project(project_id=project_id), model_wins=model_wins_for_project(project_id=project_id)
     )
@@ -399,6 +401,6 @@ def project_agreement(*, project_id: int, prompt_limit: int = 50) -> dict[str, A
     report["summary"]["seconds_histogram"] = seconds_histogram(all_seconds)
     report["summary"]["median_seconds"] = statistics.median(all_seconds) if all_seconds else None
     prompts = sorted(report["prompts"], key=lambda prompt: (prompt["agreement"] is None, prompt["agreement"] or 0))
-    report["prompts"] = prompts[:prompt_limit]
+    report["prompts"] = prompts
     cache.set(cache_key, report, timeout=3600)
-    return report
+    return {**report, "prompts": prompts[:prompt_limit]}

@@ -132,3 +132,15 @@ def test_the_annotators_table_shows_the_quality_figures_and_flags(admin_user, ra
     assert rows["rater1"].flagged and not rows["rater0"].flagged
     page = response.content.decode()
     assert "consensus tau -1.00 below -0.9 over 1 rankings" in page and 'class="flagged"' in page
+
+
+def test_the_agreement_report_is_measured_once_for_every_prompt_limit(ranked_project, django_assert_num_queries):
+    from rewardtrain.services.agreement import project_agreement
+
+    project, (a, _, _), _ = ranked_project
+    first = project_agreement(project_id=project.pk, prompt_limit=10)
+    with django_assert_num_queries(2):  # the state of the rankings, once a call; the report is cached
+        none = project_agreement(project_id=project.pk, prompt_limit=0)
+        every = project_agreement(project_id=project.pk, prompt_limit=10**9)
+    assert none["prompts"] == [] and none["annotators"] == first["annotators"]
+    assert [prompt["prompt_id"] for prompt in every["prompts"]] == [a.pk]
