@@ -34,6 +34,8 @@ def tracked_text_files() -> list[Path]:
 def test_no_file_names_an_absolute_path_of_a_machine():
     found = []
     for path in tracked_text_files():
+        if path == Path(__file__).resolve():
+            continue  # its own examples of what the pattern must catch
         for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
             for match in MACHINE_PATH.finditer(line):
                 found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:120]} ({match.group(0)}...)")
