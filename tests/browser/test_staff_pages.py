@@ -142,6 +142,27 @@ def test_an_upload_is_previewed_then_imported_while_the_page_follows_it(
     assert page.locator("img").count() == 0 and dialogs == [] and page.errors == []
 
 
+def test_a_file_dropped_on_the_upload_card_is_uploaded(page_as, live_server, staff, import_worker):
+    project = Project.objects.create(name="Dropped", min_completions=2)
+    page = page_as(staff)
+    page.goto(f"{live_server.url}/projects/{project.pk}/import/")
+    page.evaluate(
+        """text => {
+            const files = new DataTransfer();
+            files.items.add(new File([text], "dropped.jsonl", {type: "application/json"}));
+            const form = document.getElementById("upload-form");
+            form.dispatchEvent(new DragEvent("dragover", {dataTransfer: files, bubbles: true, cancelable: true}));
+            form.dispatchEvent(new DragEvent("drop", {dataTransfer: files, bubbles: true, cancelable: true}));
+        }""",
+        hostile_records(3).decode(),
+    )
+    assert page.inner_text("#upload-chosen") == "Chosen: dropped.jsonl"
+    page.click("text=Upload and check")
+    page.wait_for_selector('#import-job[data-state="checked"]', timeout=60_000)
+    assert ImportJob.objects.get().file_name == "dropped.jsonl"
+    assert page.errors == []
+
+
 def test_a_bad_upload_names_its_line_and_field(page_as, live_server, staff, import_worker, tmp_path):
     project = Project.objects.create(name="Strict", min_completions=4)
     path = tmp_path / "bad.jsonl"
