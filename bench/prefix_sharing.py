@@ -217,8 +217,8 @@ def time_training(encoded: list[Any], args: argparse.Namespace, model_dir: Path)
 
 
 def run_trl(records: list[RankedRecord], args: argparse.Namespace, model_dir: Path, encoder: SequenceEncoder) -> dict:
-    """TRL's RewardTrainer with its defaults (bf16 where available, gradient checkpointing, 8 pairs a step),
-    ``--trl-steps`` steps on pairs drawn at random from all the prompts' C(K,2) pairs."""
+    """TRL's RewardTrainer with its defaults (bf16 where available, gradient checkpointing; ``--trl-batch-size``
+    pairs a step, default its 8), ``--trl-steps`` steps on pairs drawn at random from all the C(K,2) pairs."""
     from datasets import Dataset
     from transformers import AutoTokenizer
     from trl import RewardConfig, RewardTrainer
@@ -238,7 +238,7 @@ def run_trl(records: list[RankedRecord], args: argparse.Namespace, model_dir: Pa
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if tokenizer.eos_token is None:  # BERT's tokenizer has none; TRL appends the eos text to every sequence
         tokenizer.eos_token = tokenizer.sep_token
-    batch_size = 8
+    batch_size = args.trl_batch_size
     taken = rows[: batch_size * (args.trl_steps + 1)]
     with tempfile.TemporaryDirectory() as out:
         config = RewardConfig(
@@ -304,6 +304,7 @@ def main() -> None:
     parser.add_argument("--prompts-per-batch", type=int, default=2)
     parser.add_argument("--steps", type=int, default=6, help="batches timed each way (0: the whole epoch)")
     parser.add_argument("--trl-steps", type=int, default=3, help="TRL steps timed (0: skip TRL)")
+    parser.add_argument("--trl-batch-size", type=int, default=8, help="pairs a TRL step (its default: 8)")
     parser.add_argument("--max-tokens-per-forward", type=int, default=16384)
     parser.add_argument("--max-packed-length", type=int, default=4096)
     parser.add_argument("--attention", choices=["eager", "sdpa"], default=None, help="default: the trainer's")

@@ -298,6 +298,8 @@ class PrefixSharing:
             sharing.reason = "switched off (prefix_sharing=False)"
         elif architecture != "decoder":
             sharing.reason = "encoders attend both ways: a shared prefix would see the completions"
+        elif not isinstance(pad_token_id, int):
+            sharing.reason = "the model has no pad token id (its pooling reads the last position then)"
         elif reward_head(base) is None or not isinstance(getattr(base, base.base_model_prefix, None), nn.Module):
             sharing.reason = f"{type(base).__name__} has no reward head on a `base_model_prefix` body"
         elif (attention_implementation(base) or "eager") not in PACKING_ATTENTION:
