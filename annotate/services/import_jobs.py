@@ -315,7 +315,9 @@ class _ProgressWriter(threading.Thread):
 
     def __init__(self, job: ImportJob, phase: str, upload: _UploadReader) -> None:
         super().__init__(name=f"import-job-{job.pk}-progress", daemon=True)
-        self.job_id, self.upload = job.pk, upload
+        # Writes only while the job is still in this step: a write held up by a lock must not put old
+        # figures on a job that has finished meanwhile.
+        self.job_id, self.state, self.upload = job.pk, job.state, upload
         self.latest: dict[str, Any] = {"phase": phase, "done": 0, "total": None, "fraction": 0.0}
         self.written: dict[str, Any] | None = None
         self.stopped = threading.Event()
@@ -341,7 +343,7 @@ class _ProgressWriter(threading.Thread):
                 if latest is self.written and time.monotonic() - last_write < HEARTBEAT_SECONDS:
                     continue
                 try:
-                    ImportJob.objects.filter(pk=self.job_id, claimed_at__isnull=False).update(
+                    ImportJob.objects.filter(pk=self.job_id, state=self.state, claimed_at__isnull=False).update(
                         progress=latest, updated_at=timezone.now()
                     )
                     self.written, last_write = latest, time.monotonic()

@@ -221,3 +221,25 @@ def test_the_service_reports_progress_while_checking_and_writing(project, tmp_pa
         ("writing", 40, 45),
         ("writing", 45, 45),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_is_written_from_its_own_thread_while_the_step_lasts_and_never_after(project, tmp_path):
+    import time
+
+    from django.utils import timezone
+
+    job = ImportJob.objects.create(
+        project=project, file_name="a.jsonl", file_size=100, state="importing", claimed_at=timezone.now()
+    )
+    reader = import_jobs._UploadReader(job)
+    with import_jobs._ProgressWriter(job, "writing", reader) as progress:
+        progress("writing", 20, 80)
+        deadline = time.monotonic() + 10
+        while ImportJob.objects.get().progress.get("done") != 20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ImportJob.objects.get().progress == {"phase": "writing", "done": 20, "total": 80, "fraction": 0.25}
+        ImportJob.objects.filter(pk=job.pk).update(state="done", progress={"fraction": 1.0})
+        progress("writing", 40, 80)
+        time.sleep(3 * import_jobs.PROGRESS_WRITE_SECONDS)
+    assert ImportJob.objects.get().progress == {"fraction": 1.0}  # the finished job keeps its figures
