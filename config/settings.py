@@ -234,6 +234,9 @@ TRAINING_PROGRESS_SECONDS = float(os.environ.get("TRAINING_PROGRESS_SECONDS", 2)
 # both on the new run's evaluation prompts. Metrics named in TRAINING_LOWER_IS_BETTER improve downwards.
 TRAINING_PROMOTION_METRIC = os.environ.get("TRAINING_PROMOTION_METRIC", "pairwise_accuracy")
 TRAINING_LOWER_IS_BETTER = ("log_loss", "ece", "expected_calibration_error")
+# And it must not be worse than the active one on length-balanced accuracy (the accuracy a model earns by
+# reading, not by preferring the longer reply), so a better length detector is never promoted.
+TRAINING_PROMOTION_REQUIRE_LENGTH_BALANCED = env_bool("TRAINING_PROMOTION_REQUIRE_LENGTH_BALANCED", True)
 # After a failed scheduled run, wait this long before the schedule starts another.
 TRAINING_FAILED_BACKOFF_SECONDS = float(os.environ.get("TRAINING_FAILED_BACKOFF_SECONDS", 600))
 # Largest number of completions (or texts) one scoring request may carry.

@@ -20,9 +20,8 @@ def ranking_facts_for_project(
     rankings = Ranking.objects.filter(prompt__project_id=project_id)
     if prompt_id is not None:
         rankings = rankings.filter(prompt_id=prompt_id)
-    rows = (
-        rankings.order_by("id")
-        .values_list("id", "prompt_id", "annotator_id", "order", "seconds", "assignment__shown_order")
+    rows = rankings.order_by("id").values_list(
+        "id", "prompt_id", "annotator_id", "order", "seconds", "assignment__shown_order"
     )
     for ranking_id, prompt_id, annotator_id, order, seconds, shown in rows.iterator(chunk_size=chunk_size):
         yield RankingFacts(
@@ -60,7 +59,6 @@ def comparison_counts(*, project_id: int) -> dict[str, int]:
         "rankings": rankings.count(),
         "rankings_not_expanded": rankings.filter(comparisons__isnull=True).count(),
     }
-
 
 
 def active_model_version(*, project_id: int) -> ModelVersion | None:
@@ -109,3 +107,34 @@ def model_order_agreement(*, project_id: int) -> dict[int, tuple[int, int, int]]
             total[1] += compared
             total[2] += 1
     return {annotator_id: (total[0], total[1], total[2]) for annotator_id, total in totals.items()}
+
+
+# --- length robustness of the active model (issue 14) ---------------------------------------------
+
+LENGTH_REPORT_SHARES = (
+    "pairwise_accuracy",
+    "length_baseline_accuracy",
+    "length_balanced_accuracy",
+    "prefers_longer_share",
+    "humans_longer_wins_share",
+)
+
+
+def length_report_for_project(*, project_id: int) -> dict[str, object] | None:
+    """The active version's length metrics (shares in percent), or None without an active version.
+
+    Falls back to the newest version when none is active, so a project whose first model was not
+    promoted still shows what it learned."""
+    versions = ModelVersion.objects.filter(project_id=project_id).order_by("-is_active", "-version")
+    version = versions.only("version", "is_active", "metrics").first()
+    if version is None:
+        return None
+    metrics = version.metrics or {}
+    report: dict[str, object] = {"version": version.version, "is_active": version.is_active}
+    for name in LENGTH_REPORT_SHARES:
+        value = metrics.get(name)
+        report[name] = None if value is None else 100 * value
+    report["reward_length_correlation"] = metrics.get("reward_length_correlation")
+    report["human_length_correlation"] = metrics.get("human_length_correlation")
+    report["pairs"] = (metrics.get("length_counts") or {}).get("pairs_of_unequal_length")
+    return report

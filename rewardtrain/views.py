@@ -13,7 +13,12 @@ from annotate.forms import PromptFilterForm
 from annotate.models import Project, Prompt, Ranking
 from annotate.selectors import project_pace
 from annotate.staff_views import staff_required
-from rewardtrain.selectors import active_model_version, comparison_counts, ranking_facts_for_project
+from rewardtrain.selectors import (
+    active_model_version,
+    comparison_counts,
+    length_report_for_project,
+    ranking_facts_for_project,
+)
 from rewardtrain.services.agreement import project_agreement, prompt_report
 from rewardtrain.services.quality import annotator_quality
 
@@ -54,6 +59,7 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "annotators": annotator_quality(project=project),
             "counts": comparison_counts(project_id=project.pk),
             "plots": plots,
+            "length_report": length_report_for_project(project_id=project.pk),
         },
     )
 

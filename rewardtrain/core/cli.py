@@ -93,6 +93,10 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="held-out metrics of an artifact on ranked records")
     evaluate.add_argument("--model", required=True, help="artifact directory")
     evaluate.add_argument("--data", required=True)
+    evaluate.add_argument(
+        "--format", choices=["records", "rewardbench"], default="records",
+        help="records: rankings, TRL pairs or OASST trees; rewardbench: {prompt, chosen, rejected, subset} lines",
+    )  # fmt: skip
     evaluate.add_argument("--batch-size", type=int, default=64)
     evaluate.add_argument("--device", default="auto")
 
@@ -158,14 +162,29 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    from rewardtrain.core.evaluate import metrics_from_scores
+    from rewardtrain.core.evaluate import length_metrics, metrics_from_scores
+    from rewardtrain.core.rewardbench import load_trios, rewardbench_scores
     from rewardtrain.core.scoring import RewardScorer
 
-    records = load_records(args.data)
+    trios = load_trios(args.data) if args.format == "rewardbench" else None
+    records = [trio.record() for trio in trios] if trios is not None else load_records(args.data)
     scorer = RewardScorer.load(args.model, device=args.device)
     scores = _score_with_progress(lambda block: scorer.score(block, batch_size=args.batch_size), records, "evaluate")
-    metrics = metrics_from_scores(records, scores)
-    return {"model": str(Path(args.model).resolve()), "data": _source(args.data), **metrics}
+    header = {"model": str(Path(args.model).resolve()), "data": _source(args.data), "format": args.format}
+    if trios is not None:
+        _print_rewardbench(results := rewardbench_scores(trios, scores))
+        return {**header, **results, "length": length_metrics(records, scores)}
+    return {**header, **metrics_from_scores(records, scores)}
+
+
+def _print_rewardbench(results: dict[str, Any]) -> None:
+    """The human-readable table on stderr; stdout keeps the one JSON line."""
+    for subset, row in results["subsets"].items():
+        print(f"{subset:<24} {100 * row['accuracy']:6.2f}  ({row['trios']} trios)", file=sys.stderr)
+    for section, value in results["sections"].items():
+        print(f"{section:<24} {'-' if value is None else f'{value:6.2f}'}", file=sys.stderr)
+    score = results["score"]
+    print(f"{'Score':<24} {'-' if score is None else f'{score:6.2f}'}", file=sys.stderr)
 
 
 def _score_with_progress(

@@ -20,6 +20,8 @@ Over every strict human preference (winner w, loser l) of the records:
   ``best_of_k_longest`` is the same for "pick the longest" (characters), ``best_of_k_random`` for a
   uniform pick (expected value: size of the top group / K). Records given as explicit pairs have no top
   group and are left out (``counts.best_of_k_records``).
+- ``length_balanced_accuracy``, ``prefers_longer_share`` beside ``humans_longer_wins_share``,
+  ``reward_length_correlation``: how much of the model's judgement is length (see :func:`length_metrics`).
 
 Example::
 
@@ -153,6 +155,101 @@ def best_of_k(record: RankedRecord, record_scores: Sequence[float]) -> tuple[flo
     )
 
 
+def _average_ranks(values: Sequence[float]) -> list[float]:
+    """Ranks 1..n of ``values``, ties sharing the average of their ranks (as Spearman's rho needs)."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for position in range(start, end + 1):
+            ranks[order[position]] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
+def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """Spearman's rank correlation (ties averaged); None when either side is constant or has < 2 points."""
+    if len(xs) < 2:
+        return None
+    rx, ry = _average_ranks(xs), _average_ranks(ys)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    covariance = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    spread = math.sqrt(sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry))
+    return None if spread == 0 else covariance / spread
+
+
+def length_metrics(records: Sequence[RankedRecord], scores: Sequence[Sequence[float]]) -> dict[str, Any]:
+    """How much of a model's judgement is length, over the strict pairs whose completions differ in length.
+
+    - ``length_balanced_accuracy``: the mean of the accuracy on pairs where the preferred completion is the
+      longer one and on pairs where it is the shorter one. "The longer wins" scores exactly 0.5, and so does
+      any judge that reads nothing but length; a model must read the content to score above it.
+      Equal scores count half, as in ``pairwise_accuracy``.
+    - ``prefers_longer_share``: share of those pairs where the model scores the longer completion higher,
+      beside ``humans_longer_wins_share``: share where the humans preferred the longer one. A model that
+      agrees with humans about length has the two close; a length detector has the first near 1.
+    - ``reward_length_correlation``: the mean over records of Spearman's rank correlation between the
+      rewards and the lengths (characters) of the record's ranked completions (records where either is
+      constant are left out); the same for the human ranks is ``human_length_correlation`` (higher rank
+      = better), so the model's tie to length can be read against the data's.
+    """
+    longer_wins = [0.0, 0.0]  # [pairs, model right]
+    shorter_wins = [0.0, 0.0]
+    prefers_longer = 0.0
+    model_correlations: list[float] = []
+    human_correlations: list[float] = []
+    for record, record_scores in zip(records, scores, strict=True):
+        comparisons = record.comparisons()
+        if not comparisons:
+            continue
+        for pair in comparisons:
+            winner_length, loser_length = len(record.completions[pair.winner]), len(record.completions[pair.loser])
+            if winner_length == loser_length:
+                continue
+            bucket = longer_wins if winner_length > loser_length else shorter_wins
+            bucket[0] += 1
+            bucket[1] += pair_credit(record_scores[pair.winner] - record_scores[pair.loser])  # a tie counts half
+            longer, shorter = (pair.winner, pair.loser) if winner_length > loser_length else (pair.loser, pair.winner)
+            prefers_longer += pair_credit(record_scores[longer] - record_scores[shorter])
+        ranked = record.ranked_indices()
+        lengths = [float(len(record.completions[i])) for i in ranked]
+        model = spearman([record_scores[i] for i in ranked], lengths)
+        if model is not None:
+            model_correlations.append(model)
+        rank = record.rank_of()
+        if rank is not None:
+            human = spearman([-float(rank[i]) for i in ranked], lengths)
+            if human is not None:
+                human_correlations.append(human)
+    pairs = longer_wins[0] + shorter_wins[0]
+    longer_accuracy = longer_wins[1] / longer_wins[0] if longer_wins[0] else None
+    shorter_accuracy = shorter_wins[1] / shorter_wins[0] if shorter_wins[0] else None
+    return {
+        "length_balanced_accuracy": (
+            (longer_accuracy + shorter_accuracy) / 2
+            if longer_accuracy is not None and shorter_accuracy is not None
+            else None
+        ),
+        "accuracy_when_longer_wins": longer_accuracy,
+        "accuracy_when_shorter_wins": shorter_accuracy,
+        "prefers_longer_share": prefers_longer / pairs if pairs else None,
+        "humans_longer_wins_share": longer_wins[0] / pairs if pairs else None,
+        "reward_length_correlation": (
+            sum(model_correlations) / len(model_correlations) if model_correlations else None
+        ),
+        "human_length_correlation": (sum(human_correlations) / len(human_correlations) if human_correlations else None),
+        "length_counts": {
+            "pairs_of_unequal_length": int(pairs),
+            "longer_wins_pairs": int(longer_wins[0]),
+            "shorter_wins_pairs": int(shorter_wins[0]),
+            "correlation_records": len(model_correlations),
+        },
+    }
+
+
 def metrics_from_scores(records: Sequence[RankedRecord], scores: Sequence[Sequence[float]]) -> dict[str, Any]:
     """All metrics from per-record scores (``scores[i][j]`` = reward of completion j of record i)."""
     if len(records) != len(scores):
@@ -235,6 +332,7 @@ def metrics_from_scores(records: Sequence[RankedRecord], scores: Sequence[Sequen
         "reward_std": (
             math.sqrt(sum((s - mean) ** 2 for s in all_scores) / len(all_scores)) if mean is not None else None
         ),
+        **length_metrics(records, scores),
         "counts": {
             "records": len(records),
             "records_with_pairs": scored_records,

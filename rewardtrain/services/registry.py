@@ -2,10 +2,11 @@
 
 Promotion compares like with like: the new version and the active one are both scored on the new
 run's held-out prompts, and the new one becomes active only if its ``TRAINING_PROMOTION_METRIC``
-(default pairwise accuracy) is strictly better. A pinned active version is never replaced
-automatically. Every switch happens in one transaction that locks the project row, deactivates the
-old version and activates the new one (a partial unique index allows one active version per
-project), and writes a ModelActivation row, so the history can be read back and rolled back.
+(default pairwise accuracy) is strictly better and, with ``TRAINING_PROMOTION_REQUIRE_LENGTH_BALANCED``
+(the default), its length-balanced accuracy is not lower than the active one's. A pinned active
+version is never replaced automatically. Every switch happens in one transaction that locks the
+project row, deactivates the old version and activates the new one (a partial unique index allows one
+active version per project), and writes a ModelActivation row, so the history can be read back and rolled back.
 
 Example::
 
@@ -31,6 +32,7 @@ from rewardtrain.services.serving import model_watcher
 
 logger = logging.getLogger(__name__)
 
+
 class RegistryConflict(Exception):
     """The requested switch is not possible (e.g. nothing to roll back to)."""
 
@@ -53,6 +55,24 @@ def is_better(new: float | None, old: float | None, *, metric: str) -> bool:
     return new < old if metric in settings.TRAINING_LOWER_IS_BETTER else new > old
 
 
+LENGTH_BALANCED = "length_balanced_accuracy"
+
+
+def length_balanced_refusal(new: dict[str, Any], active: dict[str, Any], decision: dict[str, Any]) -> str | None:
+    """Why the new version may not replace the active one on length-balanced accuracy, or None.
+
+    Only when the setting asks for it and both values exist (held-out data where the preferred reply is
+    always the longer, or always the shorter, leaves the metric undefined). Records both in ``decision``.
+    """
+    if not settings.TRAINING_PROMOTION_REQUIRE_LENGTH_BALANCED:
+        return None
+    new_value, active_value = new.get(LENGTH_BALANCED), active.get(LENGTH_BALANCED)
+    decision["length_balanced"] = {"new": new_value, "active": active_value}
+    if new_value is None or active_value is None or new_value >= active_value:
+        return None
+    return f"{LENGTH_BALANCED} {new_value:.4f} is worse than the active version's {active_value:.4f}"
+
+
 def model_version_register(
     *, run: TrainingRun, eval_records: list[Any], finish_run: Callable[[], bool] | None = None
 ) -> ModelVersion | None:
@@ -67,10 +87,12 @@ def model_version_register(
     new_metrics = held_out_metrics(run.artifact_path, eval_records) if eval_records else {}
     active = ModelVersion.objects.filter(project_id=run.project_id, is_active=True).first()
     decision: dict[str, Any] = {"metric": metric, "eval_records": len(eval_records), "new": new_metrics.get(metric)}
+    active_metrics: dict[str, Any] = {}
     if active is not None and eval_records:
         try:
             decision["active_version"] = active.version
-            decision["active"] = held_out_metrics(active.artifact_path, eval_records).get(metric)
+            active_metrics = held_out_metrics(active.artifact_path, eval_records)
+            decision["active"] = active_metrics.get(metric)
         except Exception as error:  # the active artifact is gone or unreadable: it cannot defend its place
             logger.warning("could not score active version %s: %s", active.pk, error)
             decision["active"] = None
@@ -97,6 +119,8 @@ def model_version_register(
             promote, reason = False, "the active version changed while this one was evaluated"
         elif not eval_records:
             promote, reason = False, "no held-out prompts to compare on"
+        elif refusal := length_balanced_refusal(new_metrics, active_metrics, decision):
+            promote, reason = False, refusal
         elif is_better(decision["new"], decision.get("active"), metric=metric):
             promote, reason = True, f"{metric} {decision['new']:.4f} beats {_format(decision.get('active'))}"
         else:

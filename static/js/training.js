@@ -117,6 +117,8 @@
       const m = version.metrics;
       cell(row, m.best_of_k_accuracy == null ? "–"
         : `${percent(m.best_of_k_accuracy)} (longest ${percent(m.best_of_k_longest)}, random ${percent(m.best_of_k_random)})`);
+      cell(row, percent(version.metrics.length_balanced_accuracy));
+      cell(row, `${percent(version.metrics.prefers_longer_share)} (${percent(version.metrics.humans_longer_wins_share)})`);
       cell(row, version.promotion.reason || "");
       cell(row, version.is_active ? (version.pinned ? "active, pinned" : "active") : "");
       const actions = cell(row, "");

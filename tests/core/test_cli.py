@@ -60,6 +60,21 @@ def test_train_evaluate_and_score_end_to_end(tiny_encoder, tmp_path):
     assert code == 0, stderr
     evaluated = json.loads(lines[-1])
     assert evaluated["counts"]["pairs"] == 60 and 0 <= evaluated["pairwise_accuracy"] <= 1
+    assert 0 <= evaluated["length_balanced_accuracy"] <= 1 and "prefers_longer_share" in evaluated
+
+    bench = tmp_path / "rewardbench.jsonl"
+    trio = {"prompt": "w1 w2", "chosen": "great", "rejected": "awful awful"}
+    subsets = ["alpacaeval-easy", "alpacaeval-easy", "hep-go", "shp", "somewhere-else"]
+    bench.write_text("".join(json.dumps({**trio, "subset": subset}) + "\n" for subset in subsets))
+    code, lines, stderr = run_cli(
+        "evaluate", "--model", str(out), "--data", str(bench), "--format", "rewardbench", "--device", TEST_DEVICE
+    )
+    assert code == 0, stderr
+    scored = json.loads(lines[-1])
+    assert scored["format"] == "rewardbench" and scored["trios"] == 5
+    assert scored["subsets"]["alpacaeval-easy"]["trios"] == 2 and scored["unmapped_subsets"] == ["somewhere-else"]
+    assert scored["sections"]["Safety"] is None and scored["score"] is not None
+    assert "Chat" in stderr and scored["length"]["humans_longer_wins_share"] == 0.0
 
     items = tmp_path / "items.jsonl"
     items.write_text(json.dumps({"id": "a", "prompt": "w1", "completions": ["great", {"text": "awful"}]}) + "\n")
@@ -67,6 +82,14 @@ def test_train_evaluate_and_score_end_to_end(tiny_encoder, tmp_path):
     assert code == 0, stderr
     assert len(json.loads(lines[0])["rewards"]) == 2 and json.loads(lines[0])["id"] == "a"
     assert json.loads(lines[-1])["completions"] == 2
+
+
+def test_a_bad_rewardbench_line_fails_with_its_number(tmp_path):
+    data = tmp_path / "rb.jsonl"
+    data.write_text(json.dumps({"prompt": "p", "chosen": "a", "rejected": "b"}) + "\n")
+    code, lines, stderr = run_cli("evaluate", "--model", str(tmp_path), "--data", str(data), "--format", "rewardbench")
+    assert code == 2
+    assert json.loads(lines[-1])["line"] == 1 and "subset" in stderr
 
 
 def test_bad_data_fails_with_the_line_number(tmp_path):

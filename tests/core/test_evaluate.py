@@ -107,3 +107,45 @@ def test_calibration_bins_count_both_orientations_of_each_pair():
     assert sum(b["count"] for b in bins) == 2
     high = next(b for b in bins if b["count"] and b["observed"] == 1.0)
     assert 0.8 <= high["predicted"] < 0.9
+
+
+def test_length_metrics_match_the_hand_computation(example):
+    records, scores = example
+    metrics = metrics_from_scores(records, scores)
+    # Longer wins in record 1's three pairs (model right on 2 of them), shorter wins in record 2 (tie: half).
+    assert metrics["accuracy_when_longer_wins"] == pytest.approx(2 / 3)
+    assert metrics["accuracy_when_shorter_wins"] == 0.5
+    assert metrics["length_balanced_accuracy"] == pytest.approx(7 / 12)
+    # The model scores the longer one higher in (0, 1) and (0, 2), ties in record 2; humans: the longer in 3 of 4.
+    assert metrics["prefers_longer_share"] == 0.625
+    assert metrics["humans_longer_wins_share"] == 0.75
+    # Record 1: scores [2, 0, 1] against lengths [3, 2, 1] -> rho 0.5; record 2's equal scores have none.
+    assert metrics["reward_length_correlation"] == pytest.approx(0.5)
+    assert metrics["human_length_correlation"] == pytest.approx(0.0)  # +1 in record 1, -1 in record 2
+    assert metrics["length_counts"] == {
+        "pairs_of_unequal_length": 4,
+        "longer_wins_pairs": 3,
+        "shorter_wins_pairs": 1,
+        "correlation_records": 1,
+    }
+
+
+def test_a_judge_that_reads_only_length_scores_one_half_length_balanced():
+    records = [
+        RankedRecord(prompt=f"p{n}", completions=["a" * (n + 2), "b" * (n + 1), "c"], order=order)
+        for n, order in enumerate([[[0], [1], [2]], [[2], [0], [1]], [[1], [2], [0]], [[0], [2], [1]]])
+    ]
+    by_length = [[float(len(text)) for text in record.completions] for record in records]
+    metrics = metrics_from_scores(records, by_length)
+    assert metrics["length_balanced_accuracy"] == 0.5
+    assert metrics["prefers_longer_share"] == 1.0
+    assert metrics["pairwise_accuracy"] == metrics["length_baseline_accuracy"]
+    assert metrics["reward_length_correlation"] == 1.0
+
+
+def test_pairs_of_equal_length_and_one_sided_data_leave_the_balanced_accuracy_undefined():
+    records = [RankedRecord(prompt="p", completions=["aaa", "bbb", "cc"], order=[[0], [1], [2]])]
+    metrics = metrics_from_scores(records, [[3.0, 2.0, 1.0]])
+    assert metrics["length_counts"]["pairs_of_unequal_length"] == 2  # (0, 1) is of equal length
+    assert metrics["accuracy_when_longer_wins"] == 1.0 and metrics["accuracy_when_shorter_wins"] is None
+    assert metrics["length_balanced_accuracy"] is None

@@ -102,3 +102,35 @@ def test_the_database_allows_one_active_version_per_project(project):
     ModelVersion.objects.create(project=project, version=1, artifact_path="a", is_active=True)
     with pytest.raises(IntegrityError), transaction.atomic():
         ModelVersion.objects.create(project=project, version=2, artifact_path="b", is_active=True)
+
+
+@pytest.fixture
+def length_scores(monkeypatch) -> dict[str, tuple[float, float | None]]:
+    """(accuracy, length-balanced accuracy) by artifact path."""
+    table: dict[str, tuple[float, float | None]] = {}
+    monkeypatch.setattr(
+        registry,
+        "held_out_metrics",
+        lambda path, records: {"pairwise_accuracy": table[path][0], "length_balanced_accuracy": table[path][1]},
+    )
+    return table
+
+
+def test_a_more_accurate_version_that_is_worse_length_balanced_is_not_promoted(project, length_scores):
+    length_scores.update(a=(0.60, 0.58), b=(0.70, 0.52), c=(0.65, 0.58))
+    first = registry.model_version_register(run=succeeded_run(project, "a"), eval_records=EVAL)
+    length_detector = registry.model_version_register(run=succeeded_run(project, "b"), eval_records=EVAL)
+    assert not length_detector.is_active
+    assert "length_balanced_accuracy 0.5200 is worse" in length_detector.promotion["reason"]
+    assert length_detector.promotion["length_balanced"] == {"new": 0.52, "active": 0.58}
+    level = registry.model_version_register(run=succeeded_run(project, "c"), eval_records=EVAL)
+    first.refresh_from_db()
+    assert level.is_active and not first.is_active  # as good length-balanced, more accurate
+
+
+def test_the_length_balanced_requirement_can_be_switched_off_and_needs_both_values(project, length_scores, settings):
+    length_scores.update(a=(0.60, 0.58), b=(0.70, None), c=(0.75, 0.40))
+    registry.model_version_register(run=succeeded_run(project, "a"), eval_records=EVAL)
+    assert registry.model_version_register(run=succeeded_run(project, "b"), eval_records=EVAL).is_active
+    settings.TRAINING_PROMOTION_REQUIRE_LENGTH_BALANCED = False
+    assert registry.model_version_register(run=succeeded_run(project, "c"), eval_records=EVAL).is_active
