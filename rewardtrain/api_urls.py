@@ -22,7 +22,9 @@ urlpatterns: list = [
         name="api-quality-evidence",
     ),
     # Training runs and the model registry (staff).
-    path("projects/<int:project_id>/training-runs", training.TrainingRunListApi.as_view(), name="api-training-runs"),
+    path(
+        "projects/<int:project_id>/training-runs", training.TrainingRunListApi.as_view(), name="api-training-runs"
+    ),
     path("training-runs/<int:run_id>", training.TrainingRunDetailApi.as_view(), name="api-training-run"),
     path("training-runs/<int:run_id>/cancel", training.TrainingRunCancelApi.as_view(), name="api-training-run-cancel"),
     path("training-runs/<int:run_id>/retry", training.TrainingRunRetryApi.as_view(), name="api-training-run-retry"),

@@ -1,8 +1,8 @@
 """Comparisons and agreement of a project, staff only.
 
-curl -H "Authorization: Token $TOKEN" http://127.0.0.1:8000/api/v1/projects/1/comparisons?limit=50
-curl -H "Authorization: Token $TOKEN" -X POST http://127.0.0.1:8000/api/v1/projects/1/comparisons/expand
-curl -H "Authorization: Token $TOKEN" http://127.0.0.1:8000/api/v1/projects/1/agreement?prompts=20
+    curl -H "Authorization: Token $TOKEN" http://127.0.0.1:8000/api/v1/projects/1/comparisons?limit=50
+    curl -H "Authorization: Token $TOKEN" -X POST http://127.0.0.1:8000/api/v1/projects/1/comparisons/expand
+    curl -H "Authorization: Token $TOKEN" http://127.0.0.1:8000/api/v1/projects/1/agreement?prompts=20
 """
 
 from __future__ import annotations

@@ -227,15 +227,12 @@ def ranked_records(*, project: Project, up_to_ranking_id: int) -> Iterator[tuple
                 key=lambda completion_id: (completions[completion_id].position, completion_id),
             )
             index = {completion_id: n for n, completion_id in enumerate(ranked)}
-            yield (
-                ranking.prompt_id,
-                RankedRecord(
-                    prompt=ranking.prompt.text,
-                    context=list(ranking.prompt.context or []),
-                    completions=[completions[completion_id].text for completion_id in ranked],
-                    order=[[index[completion_id] for completion_id in group] for group in ranking.order],
-                    id=f"ranking-{ranking.pk}",
-                ),
+            yield ranking.prompt_id, RankedRecord(
+                prompt=ranking.prompt.text,
+                context=list(ranking.prompt.context or []),
+                completions=[completions[completion_id].text for completion_id in ranked],
+                order=[[index[completion_id] for completion_id in group] for group in ranking.order],
+                id=f"ranking-{ranking.pk}",
             )
 
     for ranking in rankings.iterator(chunk_size=500):
@@ -330,7 +327,9 @@ class _RunReporter:
             return True
         if time.monotonic() - self.last_check >= 1.0:
             self.last_check = time.monotonic()
-            state = TrainingRun.objects.filter(pk=self.run.pk).values_list("state", "cancel_requested").first()
+            state = (
+                TrainingRun.objects.filter(pk=self.run.pk).values_list("state", "cancel_requested").first()
+            )
             self.stop = state is None or state[0] != TrainingRun.State.RUNNING or state[1]
         return self.stop
 
@@ -454,9 +453,9 @@ def training_runs_reap(*, now: datetime | None = None) -> list[int]:
             f"{run.heartbeat_at.isoformat(timespec='seconds')}; presumed dead"
         )
         # Conditional on the stale heartbeat: a run that just beat again is left alone.
-        if TrainingRun.objects.filter(pk=run.pk, state=TrainingRun.State.RUNNING, heartbeat_at__lt=stale_before).update(
-            state=TrainingRun.State.FAILED, finished_at=now, error=message
-        ):
+        if TrainingRun.objects.filter(
+            pk=run.pk, state=TrainingRun.State.RUNNING, heartbeat_at__lt=stale_before
+        ).update(state=TrainingRun.State.FAILED, finished_at=now, error=message):
             remove_partial_artifacts(run)
             logger.warning("training run %s: %s", run.pk, message)
             reaped.append(run.pk)

@@ -196,3 +196,4 @@ def test_a_killed_worker_leaves_a_failed_run_and_the_next_run_starts_normally(
     next_run.refresh_from_db()
     assert next_run.state == TrainingRun.State.SUCCEEDED, next_run.error
     assert ModelVersion.objects.get().run_id == next_run.pk
+
