@@ -28,11 +28,16 @@ class ProjectForm(forms.ModelForm):
             "assignment_minutes": "Minutes before an open task returns to the pool",
             "retrain_after_rankings": "Retrain after this many new rankings",
             "retrain_daily": "Also retrain once a day",
+            "acquisition_strategy": "Which prompt is ranked next (active learning)",
+            "acquisition_exploration": "Exploration share",
         }
         help_texts = {
             "instructions": "Markdown. Shown to annotators above every task.",
             "min_completions": "At least 2.",
             "retrain_after_rankings": "0 = never retrain on a count.",
+            "acquisition_strategy": "coverage: in import order; uncertainty: where the active model is least sure; "
+            "disagreement: where annotators disagree; mixed: both (docs/annotation.md).",
+            "acquisition_exploration": "0 to 1: this share of the queue is taken at random under a scored strategy.",
         }
         widgets = {
             "instructions": forms.Textarea(attrs={"rows": 8, "dir": "auto"}),
@@ -45,10 +50,12 @@ class ProjectForm(forms.ModelForm):
         "gold_rate", "quality_min_rankings", "quality_min_agreement", "quality_min_consensus_tau",
         "quality_min_gold_tau", "quality_min_model_agreement", "quality_min_median_seconds",
     )  # fmt: skip
+    # Active learning: left out of a submitted form, or sent empty, they keep the project's value.
+    KEPT_WHEN_MISSING = ("acquisition_strategy", "acquisition_exploration")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name in self.QUALITY_FIELDS:
+        for name in (*self.QUALITY_FIELDS, *self.KEPT_WHEN_MISSING):
             self.fields[name].required = False
 
     # Fields the template places in its sections; any other editable field (one added later) goes in a
@@ -68,6 +75,8 @@ class ProjectForm(forms.ModelForm):
         "retrain_daily",
         "reliability_weighting",
         *QUALITY_FIELDS,
+        "acquisition_strategy",
+        "acquisition_exploration",
     )
 
     def other_fields(self) -> list[forms.BoundField]:
@@ -75,6 +84,9 @@ class ProjectForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        for name in self.KEPT_WHEN_MISSING:
+            if data.get(name) in (None, "") and name not in self.errors:
+                data[name] = getattr(self.instance, name)
         for name in self.QUALITY_FIELDS:
             switched_off = data.get(name) is None and Project._meta.get_field(name).null
             if name not in self.data or (data.get(name) is None and not switched_off):

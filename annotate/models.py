@@ -86,6 +86,19 @@ class Project(models.Model):
     reliability_weighting = models.BooleanField(
         default=False, help_text="Weigh each ranking by its annotator's reliability when training."
     )
+    # Active learning (docs/annotation.md): which prompt the claim hands out next, within the
+    # prompts with the fewest rankings. coverage: in import order (no model needed).
+    acquisition_strategy = models.CharField(
+        max_length=16,
+        choices=[(name, name) for name in ("coverage", "uncertainty", "disagreement", "mixed")],
+        default="coverage",
+        help_text="coverage, uncertainty (the active model's), disagreement (among annotators) or mixed.",
+    )
+    acquisition_exploration = models.FloatField(
+        default=0.2,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of the queue, under a scored strategy, filled at random instead of by score.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # An archived project hands out no tasks and leaves its annotators' lists; staff still see it
     # and its data, and can bring it back (project_archive / project_unarchive).
@@ -122,12 +135,23 @@ class Prompt(models.Model):
     # instead of counting. Writers that bypass those services call prompt_counters_rebuild.
     ranking_count = models.PositiveIntegerField(default=0, editable=False)
     open_assignment_count = models.PositiveIntegerField(default=0, editable=False)
+    # Active learning (rewardtrain.services.acquisition, after each model activation): the active
+    # model's uncertainty about the order of the completions, the annotators' disagreement so far
+    # (both 0..1, None: not measured), and the place in the queue the project's strategy gives the
+    # prompt (higher first; None under coverage, and for prompts the last refresh did not see).
+    model_uncertainty = models.FloatField(null=True, blank=True, editable=False)
+    annotator_disagreement = models.FloatField(null=True, blank=True, editable=False)
+    claim_priority = models.FloatField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["id"]
         indexes = [
-            # The task queue: fewest rankings first, then fewest open assignments.
-            models.Index(fields=["project", "ranking_count", "open_assignment_count", "id"], name="prompt_claim_order"),
+            # The task queue: fewest rankings first, then fewest open assignments, then the
+            # active-learning strategy's priority (NULLs first: under coverage every priority is NULL).
+            models.Index(
+                fields=["project", "ranking_count", "open_assignment_count", "-claim_priority", "id"],
+                name="prompt_claim_order",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

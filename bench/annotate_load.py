@@ -24,7 +24,8 @@ What it does:
    processes used in the measured window is printed per ranking;
 5. stops the server and checks: no prompt has more rankings than wanted, every ranking a
    client was told about (201) is stored and nothing else is, no annotator ranked a prompt
-   twice, the prompt counters equal the rows, and no request failed; with ``--worker``, after the
+   twice, the prompt counters equal the rows, and no request failed (``--strategy uncertainty`` orders
+   the queue as active learning does, by figures drawn at random); with ``--worker``, after the
    queue has drained, every ranking has its C(K,2) comparisons. Exits 1 otherwise.
 Then drops the scratch database (``--keep`` keeps it). Figures: docs/BENCHMARKS.md.
 """
@@ -158,6 +159,18 @@ def setup_data(args: argparse.Namespace) -> tuple[int, list[str]]:
         for i in range(args.prompts)
     ]
     prompts_import(project=project, source=records, format="jsonl")  # as an admin's import (ANALYZE included)
+    if args.strategy != "coverage":
+        # Figures as a refresh after a model activation leaves them, then the queue ordered by the strategy.
+        from annotate.models import Prompt
+        from rewardtrain.services.acquisition import acquisition_priorities_apply
+
+        project.acquisition_strategy = args.strategy
+        project.save(update_fields=["acquisition_strategy"])
+        prompts = list(Prompt.objects.filter(project=project).only("id"))
+        for prompt in prompts:
+            prompt.model_uncertainty = rng.random()
+        Prompt.objects.bulk_update(prompts, ["model_uncertainty"], batch_size=2000)
+        acquisition_priorities_apply(project_id=project.pk)
     return project.pk, [token.key for token in tokens]
 
 
@@ -572,6 +585,12 @@ def main() -> int:
         "--worker",
         action="store_true",
         help="run a Celery worker that expands the rankings into comparisons as they come (needs --redis-url)",
+    )
+    parser.add_argument(
+        "--strategy",
+        choices=["coverage", "uncertainty", "mixed"],
+        default="coverage",
+        help="the project's active-learning strategy; uncertainty and mixed order the queue by random figures",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()

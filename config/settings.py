@@ -214,7 +214,11 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"rewardtrain.tasks.training_run_execute": {"queue": "training"}}
+CELERY_TASK_ROUTES = {
+    "rewardtrain.tasks.training_run_execute": {"queue": "training"},
+    # Scores every prompt still wanting rankings with the model: the GPU worker where there is one.
+    "rewardtrain.tasks.acquisition_scores_refresh": {"queue": "training"},
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 

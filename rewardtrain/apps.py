@@ -17,13 +17,20 @@ def _expand_submitted_ranking(sender, ranking_id: int, **kwargs) -> None:
     ranking_expansion_request(ranking_id=ranking_id)
 
 
+def _reorder_queue(sender, project_id: int, **kwargs) -> None:
+    from rewardtrain.services.acquisition import acquisition_refresh_enqueue
+
+    acquisition_refresh_enqueue(project_id=project_id, rescore=False)
+
+
 class RewardtrainConfig(AppConfig):
     name = "rewardtrain"
     verbose_name = "Reward training"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from annotate.signals import ranking_submitted
+        from annotate.signals import acquisition_settings_changed, ranking_submitted
 
         post_migrate.connect(_ensure_schedules, sender=self, dispatch_uid="rewardtrain_ensure_schedules")
         ranking_submitted.connect(_expand_submitted_ranking, dispatch_uid="rewardtrain_expand_submitted_ranking")
+        acquisition_settings_changed.connect(_reorder_queue, dispatch_uid="rewardtrain_reorder_queue")

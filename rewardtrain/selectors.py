@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 
-from annotate.models import Ranking
+from annotate.models import Project, Prompt, Ranking
 from rewardtrain.models import Comparison, ModelVersion
 from rewardtrain.services.agreement import RankingFacts
 
@@ -138,3 +139,24 @@ def length_report_for_project(*, project_id: int) -> dict[str, object] | None:
     report["human_length_correlation"] = metrics.get("human_length_correlation")
     report["pairs"] = (metrics.get("length_counts") or {}).get("pairs_of_unequal_length")
     return report
+
+
+def acquisition_overview(*, project: Project, head: int = 5) -> dict[str, Any]:
+    """What the project page shows of active learning: the strategy, how much of the queue the last refresh
+    measured, and the next prompts the claim will hand out (fewest rankings first, then priority)."""
+    wanting = Prompt.objects.filter(project=project, ranking_count__lt=project.rankings_per_prompt)
+    counts = wanting.aggregate(
+        prompts=Count("id"),
+        scored=Count("id", filter=Q(model_uncertainty__isnull=False)),
+        with_disagreement=Count("id", filter=Q(annotator_disagreement__isnull=False)),
+        prioritised=Count("id", filter=Q(claim_priority__isnull=False)),
+    )
+    queue = wanting.order_by(
+        "ranking_count", "open_assignment_count", F("claim_priority").desc(nulls_first=True), "id"
+    ).values("id", "text", "ranking_count", "model_uncertainty", "annotator_disagreement", "claim_priority")[:head]
+    return {
+        "strategy": project.acquisition_strategy,
+        "exploration": project.acquisition_exploration,
+        **counts,
+        "next": list(queue),
+    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from rewardtrain.services import training
+from rewardtrain.services import acquisition, training
 from rewardtrain.services.comparisons import comparisons_expand
 
 # --- comparisons (issue 4) ------------------------------------------------------------------------
@@ -49,3 +49,18 @@ def training_runs_reap() -> dict:
 def training_schedule_check() -> list[int]:
     """Every few minutes: start runs for projects with enough new rankings, or due daily."""
     return [run.pk for run in training.training_schedule_check()]
+
+
+# --- active learning (issue 15) -------------------------------------------------------------------
+
+
+@shared_task(ignore_result=True)
+def acquisition_scores_refresh(project_id: int) -> dict:
+    """After a model activation (training queue): score the prompts still wanting rankings, re-order the queue."""
+    return acquisition.acquisition_scores_refresh(project_id=project_id).as_dict()
+
+
+@shared_task(ignore_result=True)
+def acquisition_priorities_apply(project_id: int) -> int:
+    """After a change of strategy: re-order the queue from the stored figures (no model needed)."""
+    return acquisition.acquisition_priorities_apply(project_id=project_id)

@@ -14,6 +14,7 @@ from annotate.models import Project, Prompt, Ranking
 from annotate.selectors import project_pace
 from annotate.staff_views import staff_required
 from rewardtrain.selectors import (
+    acquisition_overview,
     active_model_version,
     comparison_counts,
     length_report_for_project,
@@ -60,6 +61,7 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "counts": comparison_counts(project_id=project.pk),
             "plots": plots,
             "length_report": length_report_for_project(project_id=project.pk),
+            "acquisition": acquisition_overview(project=project),
         },
     )
 

@@ -66,6 +66,8 @@ class ProjectOutputSerializer(ProjectAnnotatorViewSerializer):
     quality_min_model_agreement = serializers.FloatField(allow_null=True)
     quality_min_median_seconds = serializers.FloatField(allow_null=True)
     reliability_weighting = serializers.BooleanField()
+    acquisition_strategy = serializers.CharField()
+    acquisition_exploration = serializers.FloatField()
     annotators = serializers.SerializerMethodField(help_text="Usernames of the project's annotators.")
     prompt_count = serializers.IntegerField()
     created_at = serializers.DateTimeField()
@@ -109,6 +111,17 @@ class ProjectInputSerializer(serializers.Serializer):
     quality_min_model_agreement = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
     quality_min_median_seconds = serializers.FloatField(required=False, allow_null=True, min_value=0)
     reliability_weighting = serializers.BooleanField(required=False)
+    acquisition_strategy = serializers.ChoiceField(
+        choices=["coverage", "uncertainty", "disagreement", "mixed"],
+        required=False,
+        help_text="Which prompt is ranked next (docs/annotation.md): coverage, uncertainty, disagreement or mixed.",
+    )
+    acquisition_exploration = serializers.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=1.0,
+        help_text="Share of the queue filled at random under a scored strategy (0..1).",
+    )
     annotators = serializers.ListField(
         child=serializers.CharField(max_length=150), required=False, help_text="Usernames; replaces the member list."
     )

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotate.models import Project, Ranking
+from annotate.signals import acquisition_settings_changed
 
 # Fields a caller may set through project_create / project_update (annotators go through
 # the project_annotators_* functions so that usernames are checked).
@@ -48,7 +49,11 @@ PROJECT_EDITABLE_FIELDS = (
     "quality_min_model_agreement",
     "quality_min_median_seconds",
     "reliability_weighting",
+    "acquisition_strategy",
+    "acquisition_exploration",
 )
+# Fields whose change re-orders the annotation queue (annotate.signals.acquisition_settings_changed).
+ACQUISITION_FIELDS = ("acquisition_strategy", "acquisition_exploration", "rankings_per_prompt")
 
 
 class ProjectInUse(Exception):
@@ -102,9 +107,13 @@ def project_update(*, project: Project, annotator_usernames: Iterable[str] | Non
     unknown = sorted(set(fields) - set(PROJECT_EDITABLE_FIELDS))
     if unknown:
         raise TypeError(f"project_update() got unexpected fields: {', '.join(unknown)}")
+    before = {field: getattr(project, field) for field in ACQUISITION_FIELDS}
     for field, value in fields.items():
         setattr(project, field, value)
     _project_save(project)
+    if any(getattr(project, field) != value for field, value in before.items()):
+        project_id = project.pk
+        transaction.on_commit(lambda: acquisition_settings_changed.send(sender=Project, project_id=project_id))
     if annotator_usernames is not None:
         project_annotators_set(project=project, usernames=annotator_usernames)
     return project

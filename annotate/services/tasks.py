@@ -10,8 +10,9 @@ How a task is claimed, safely with many clients at once (assignment_claim):
 1. A caller with an open assignment in the project gets it back (a reload, a second tab).
    One that has run out of time is released first, so its prompt goes back to the pool
    (and may come back to the same caller: its expired row is reopened, not duplicated).
-2. Otherwise, in one transaction, pick the prompt with the fewest rankings, then fewest
-   open assignments, whose rankings plus open assignments are fewer than the project wants
+2. Otherwise, in one transaction, pick the prompt with the fewest rankings, then fewest open
+   assignments, then the highest ``claim_priority`` (the project's active-learning strategy; unset
+   under coverage, which then orders by import), whose rankings plus open assignments are fewer than the project wants
    and that the caller has not been given before (ranked, skipped or holding). On
    PostgreSQL the row is taken with ``SELECT ... FOR NO KEY UPDATE SKIP LOCKED``: concurrent
    callers skip a prompt another caller is claiming instead of queueing behind it, and a
@@ -80,7 +81,9 @@ OWN_OPEN_SQL = """
     WHERE a.annotator_id = %s AND a.state = 'open' AND p.project_id = %s
     ORDER BY a.started_at LIMIT 1
 """
-# The queue: fewest rankings, then fewest open assignments (index prompt_claim_order), among
+# The queue (index prompt_claim_order): fewest rankings, then fewest open assignments, then the
+# project's active-learning priority (rewardtrain.services.acquisition; NULL, so no order, under
+# coverage and for prompts imported since the last refresh, which therefore come first), among
 # prompts with room left ({wanted}: the project's rankings per prompt) that the caller has not
 # held, ranked or skipped. "LIMIT 1 OFFSET 0" keeps PostgreSQL from turning NOT EXISTS into an
 # anti-join, which reads all of the caller's assignments on every claim (a cost that grows with
@@ -93,7 +96,7 @@ QUEUE_HEAD_SQL = """
       AND NOT EXISTS (SELECT 1 FROM annotate_assignment a
                        WHERE a.prompt_id = p.id AND a.annotator_id = %(annotator)s AND a.state <> 'expired'
                        LIMIT 1 OFFSET 0)
-    ORDER BY p.ranking_count, p.open_assignment_count, p.id
+    ORDER BY p.ranking_count, p.open_assignment_count, p.claim_priority DESC NULLS FIRST, p.id
     LIMIT 1
 """
 # own_expired_id is the caller's expired assignment on the prompt, reopened rather than duplicated.

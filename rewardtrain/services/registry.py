@@ -28,6 +28,7 @@ from django.db.models import Max
 
 from annotate.models import Project
 from rewardtrain.models import ModelActivation, ModelVersion, TrainingRun
+from rewardtrain.services.acquisition import acquisition_refresh_enqueue
 from rewardtrain.services.serving import model_watcher
 
 logger = logging.getLogger(__name__)
@@ -157,6 +158,8 @@ def _switch(*, project_id: int, to: ModelVersion, reason: str, user=None, note: 
     )
     # This process's serving watcher loads the new version at once; the others see it at their next look.
     transaction.on_commit(model_watcher.poke)
+    # The new model re-orders the annotation queue (active learning), once the switch is committed.
+    acquisition_refresh_enqueue(project_id=project_id, rescore=True)
 
 
 def model_version_activate(*, version: ModelVersion, user=None, pinned: bool | None = None) -> ModelVersion:

@@ -199,6 +199,45 @@ def test_a_change_is_checked_against_the_values_it_keeps(admin_client_api, proje
     assert project.max_completions == 9
 
 
+def test_staff_pick_the_active_learning_strategy_and_the_queue_follows(
+    admin_client_api, project, make_prompt, django_capture_on_commit_callbacks, celery_eager
+):
+    first, second = make_prompt(project), make_prompt(project)
+    Prompt.objects.filter(pk=second.pk).update(model_uncertainty=0.9)
+    Prompt.objects.filter(pk=first.pk).update(model_uncertainty=0.1)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client_api.patch(
+            detail_url(project), {"acquisition_strategy": "uncertainty", "acquisition_exploration": 0}, format="json"
+        )
+    assert response.status_code == 200, response.data
+    assert (response.data["acquisition_strategy"], response.data["acquisition_exploration"]) == ("uncertainty", 0.0)
+    second.refresh_from_db()
+    first.refresh_from_db()
+    assert second.claim_priority > first.claim_priority
+
+
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"acquisition_strategy": "loudest"}, "acquisition_strategy"),
+        ({"acquisition_exploration": 1.5}, "acquisition_exploration"),
+        ({"acquisition_exploration": -0.1}, "acquisition_exploration"),
+    ],
+)
+def test_an_unknown_strategy_or_share_is_refused_and_changes_nothing(admin_client_api, project, payload, field):
+    response = admin_client_api.patch(detail_url(project), payload, format="json")
+    assert response.status_code == 400
+    assert field in response.data["errors"]
+    project.refresh_from_db()
+    assert (project.acquisition_strategy, project.acquisition_exploration) == ("coverage", 0.2)
+
+
+def test_annotators_cannot_change_the_strategy(annotator_client, project):
+    response = annotator_client.patch(detail_url(project), {"acquisition_strategy": "uncertainty"}, format="json")
+    assert response.status_code == 403
+    assert "acquisition_strategy" not in annotator_client.get(detail_url(project)).data
+
+
 def test_annotators_cannot_change_or_delete_their_project(annotator_client, project):
     assert annotator_client.patch(detail_url(project), {"name": "Mine"}, format="json").status_code == 403
     assert annotator_client.delete(detail_url(project)).status_code == 403

@@ -112,6 +112,12 @@ def field_errors(response) -> dict[str, list[str]]:
         ({"rankings_per_prompt": 0}, "rankings_per_prompt", "Ensure this value is greater than or equal to 1."),
         ({"assignment_minutes": "soon"}, "assignment_minutes", "Enter a whole number."),
         ({"retrain_after_rankings": -1}, "retrain_after_rankings", "Ensure this value is greater than or equal to 0."),
+        (
+            {"acquisition_strategy": "loudest"},
+            "acquisition_strategy",
+            "Select a valid choice. loudest is not one of the available choices.",
+        ),
+        ({"acquisition_exploration": 2}, "acquisition_exploration", "Ensure this value is less than or equal to 1.0."),
     ],
 )
 def test_each_bad_field_gets_its_message_beside_it_and_nothing_is_created(admin_user, project, changes, field, message):
@@ -146,6 +152,11 @@ def test_editing_saves_the_fields_and_a_bad_edit_changes_nothing(admin_user, pro
     project.refresh_from_db()
     assert (project.name, project.max_completions, project.rankings_per_prompt) == ("Renamed", 5, 4)
     assert project.retrain_daily and not project.allow_ties and project.quality_min_gold_tau == 0.5
+    assert (project.acquisition_strategy, project.acquisition_exploration) == ("coverage", 0.2)  # left out: kept
+    data.update(acquisition_strategy="mixed", acquisition_exploration="0.3")
+    assert client.post(f"/projects/{project.pk}/edit/", data).status_code == 302
+    project.refresh_from_db()
+    assert (project.acquisition_strategy, project.acquisition_exploration) == ("mixed", 0.3)
 
     response = client.post(f"/projects/{project.pk}/edit/", {**data, "name": "Broken", "max_completions": 40})
     assert field_errors(response)["max_completions"] == ["must be at most 16 (MAX_COMPLETIONS_LIMIT)"]

@@ -7,6 +7,7 @@ import json
 import pytest
 from django.test import Client
 
+from annotate.models import Prompt
 from tests.rewardtrain.ranking_factory import annotators, rank
 
 
@@ -50,3 +51,31 @@ def test_an_empty_project_renders(admin_user, project):
     assert response.status_code == 200
     page = response.content.decode()
     assert "No prompt has been ranked twice yet." in page and "none yet" in page
+
+
+@pytest.mark.django_db
+def test_the_page_shows_the_strategy_and_the_next_prompts_of_the_queue_escaped(admin_user, project, make_prompt):
+    ordinary = make_prompt(project, text="an ordinary prompt")
+    hostile = make_prompt(project, text="<img src=x onerror=alert(1)> most uncertain")
+    project.acquisition_strategy = "uncertainty"
+    project.save()
+    Prompt.objects.filter(pk=hostile.pk).update(model_uncertainty=0.93, claim_priority=1.0)
+    Prompt.objects.filter(pk=ordinary.pk).update(model_uncertainty=0.2, claim_priority=0.5)
+
+    page = client_logged_in(admin_user).get(f"/projects/{project.id}/").content.decode()
+
+    section = page.split('id="active-learning"')[1].split("</section>")[0]
+    assert 'id="acquisition-strategy">uncertainty<' in section
+    assert "20% explored at random" in section
+    assert "<img src=x" not in section and "&lt;img src=x onerror=alert(1)&gt; most uncertain" in section
+    rows = section.split('id="acquisition-queue"')[1].split("<tr>")[2:]
+    assert "most uncertain" in rows[0] and "0.93" in rows[0] and "an ordinary prompt" in rows[1]
+
+
+@pytest.mark.django_db
+def test_under_coverage_the_page_says_the_queue_follows_import_order(admin_user, project, make_prompt):
+    make_prompt(project)
+    section = (
+        client_logged_in(admin_user).get(f"/projects/{project.id}/").content.decode().split('id="active-learning"')[1]
+    )
+    assert 'id="acquisition-strategy">coverage<' in section and "import order" in section
