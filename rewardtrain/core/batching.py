@@ -44,6 +44,7 @@ class EncodedRecord:
 
     sequences: list[EncodedSequence]
     comparisons: list[Comparison]  # winner/loser index into ``sequences``
+    weight: float = 1.0  # the record's weight, rescaled so the training set's weights average 1
 
     @property
     def longest(self) -> int:
@@ -161,14 +162,16 @@ class Collator:
                     winner.append(first_row + 2 * n)
                     loser.append(first_row + 2 * n + 1)
                     group_sizes.append(2)
-            pair_weight.extend([1.0 / (len(pairs) * prompts)] * len(pairs))
+            pair_weight.extend([record.weight / (len(pairs) * prompts)] * len(pairs))
             row_weight.extend([1.0 / ((len(rows) - first_row) * prompts)] * (len(rows) - first_row))
             margin.extend(
                 pair.margin + (self.rank_margin * (pair.rank_gap - 1) if self.margin_by_rank_gap else 0.0)
                 for pair in pairs
             )
-        if self.pair_weighting == "pair":  # every pair alike, as a pairwise trainer weighs them
-            pair_weight = [1.0 / len(pair_weight)] * len(pair_weight)
+        if self.pair_weighting == "pair":  # every pair alike (times its record's weight), as pairwise trainers do
+            pair_weight = [
+                record.weight / len(pair_weight) for record in records for _ in range(len(record.comparisons))
+            ]
         return Batch(
             rows=rows,
             winner=torch.tensor(winner, dtype=torch.long),

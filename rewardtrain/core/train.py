@@ -122,7 +122,16 @@ class _ChunkedRewards(nn.Module):
 
 
 def encode_records(encoder: SequenceEncoder, records: list[RankedRecord]) -> list[EncodedRecord]:
-    """Tokenize each record's ranked completions once; records without a strict preference are skipped."""
+    """Tokenize each record's ranked completions once; records without a strict preference are skipped.
+
+    Record weights are rescaled to average 1 over the records kept, so weighting changes how the loss is
+    shared between records, not its scale (nor the learning rate's effect). All-zero weights are refused.
+    """
+    kept = [record for record in records if record.ranked_indices()]
+    total_weight = sum(record.weight for record in kept)
+    if kept and total_weight <= 0:
+        raise DataError("every training record has weight 0: nothing would be learned")
+    scale = len(kept) / total_weight if kept else 1.0
     encoded = []
     for record in records:
         ranked = record.ranked_indices()
@@ -133,7 +142,7 @@ def encode_records(encoder: SequenceEncoder, records: list[RankedRecord]) -> lis
         comparisons = [
             pair._replace(winner=position[pair.winner], loser=position[pair.loser]) for pair in record.comparisons()
         ]
-        encoded.append(EncodedRecord(sequences, comparisons))
+        encoded.append(EncodedRecord(sequences, comparisons, record.weight * scale))
     return encoded
 
 

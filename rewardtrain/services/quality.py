@@ -90,6 +90,12 @@ def quality_thresholds(project: Project) -> dict[str, Any]:
     }
 
 
+def annotator_reliability(*, project: Project) -> dict[int, float]:
+    """Annotator id -> the weight of their rankings under reliability weighting (exports, training)."""
+    report = project_agreement(project_id=project.pk, prompt_limit=0)
+    return reliability_weights({stats["id"]: stats["mean_tau"] for stats in report["annotators"]})
+
+
 def annotator_quality(*, project: Project) -> list[AnnotatorQuality]:
     """Every annotator of ``project`` with their figures and flags, by username."""
     report = project_agreement(project_id=project.pk, prompt_limit=0)
@@ -150,12 +156,13 @@ def annotator_quality(*, project: Project) -> list[AnnotatorQuality]:
         quality.model_agreement = agreed / compared if compared else None
         quality.model_rankings = measured
 
-    weights = reliability_weights({annotator_id: quality.consensus_tau for annotator_id, quality in rows.items()})
+    weights = annotator_reliability(project=project)
+    unmeasured = statistics.median(weights.values()) if weights else 1.0  # members who never ranked
     names = dict(get_user_model().objects.filter(pk__in=rows).values_list("pk", "username"))
     for annotator_id, quality in rows.items():
         quality.username = names.get(annotator_id, str(annotator_id))
         quality.is_member = annotator_id in members
-        quality.reliability = weights[annotator_id]
+        quality.reliability = weights.get(annotator_id, unmeasured)
         quality.flag_reasons = _flag_reasons(quality, project)
         quality.flagged = bool(quality.flag_reasons)
     return sorted(rows.values(), key=lambda quality: (quality.username, quality.annotator_id))
