@@ -527,8 +527,14 @@ def training_schedule_check(*, now: datetime | None = None) -> list[TrainingRun]
 
 
 def training_worker_tick() -> dict[str, list[int]]:
-    """The minute tick: reap dead runs, then (poll mode) run what is queued. Called by the beat task.
+    """The minute tick: reap dead runs, then (poll mode) run what is queued and score the ranked
+    completions with newly active versions (annotator quality's model agreement). Called by the beat task.
 
     Celery's Django fix-up already closes stale database connections around every task.
     """
-    return {"reaped": training_runs_reap(), "executed": training_runs_dispatch_pending()}
+    from rewardtrain.services.quality import completion_scores_refresh_pending
+
+    reaped = training_runs_reap()
+    executed = training_runs_dispatch_pending()
+    scored = completion_scores_refresh_pending() if settings.TRAINING_DISPATCH == "poll" else []
+    return {"reaped": reaped, "executed": executed, "scored": scored}
