@@ -18,20 +18,9 @@ from rewardtrain.models import ModelVersion
 from rewardtrain.services import training
 from rewardtrain.services.lineage import id_ranges, ids_from_ranges, project_lineage
 from tests.rewardtrain.ranking_factory import annotators, completion_ids, rank
-from tests.rewardtrain.training_helpers import TINY_CONFIG, add_rankings, build_tiny_encoder, learnable_project
+from tests.rewardtrain.training_helpers import TINY_CONFIG, add_rankings, learnable_project
 
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> str:
-    return str(build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder")))
-
-
-@pytest.fixture(autouse=True)
-def quick_training(settings, tmp_path):
-    settings.ARTIFACT_DIR = tmp_path / "artifacts"
-    settings.TRAINING_DISPATCH = "poll"
-    settings.TRAINING_HEARTBEAT_SECONDS = 0
-    settings.TRAINING_PROGRESS_SECONDS = 0
+pytestmark = pytest.mark.usefixtures("quick_training")
 
 
 def trained_version(project: Project, **start) -> ModelVersion:

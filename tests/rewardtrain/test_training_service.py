@@ -12,20 +12,9 @@ from django.utils import timezone
 from annotate.models import Project
 from rewardtrain.models import CompletionScore, ModelVersion, TrainingRun
 from rewardtrain.services import training
-from tests.rewardtrain.training_helpers import TINY_CONFIG, add_rankings, build_tiny_encoder, learnable_project
+from tests.rewardtrain.training_helpers import TINY_CONFIG, add_rankings, learnable_project
 
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> str:
-    return str(build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder")))
-
-
-@pytest.fixture(autouse=True)
-def quick_training(settings, tmp_path):
-    settings.ARTIFACT_DIR = tmp_path / "artifacts"
-    settings.TRAINING_DISPATCH = "poll"  # the tests execute runs themselves
-    settings.TRAINING_HEARTBEAT_SECONDS = 0  # no second connection inside the test's transaction
-    settings.TRAINING_PROGRESS_SECONDS = 0
+pytestmark = pytest.mark.usefixtures("quick_training")
 
 
 @pytest.fixture
