@@ -9,6 +9,13 @@ baseline are measured on all 754 pairs (one SE ~1.7 points; the paired differenc
     .venv/bin/python bench/oasst_cv.py                                   # the default recipe (TrainConfig)
     .venv/bin/python bench/oasst_cv.py --lr 2e-5 --epochs 4              # another recipe
     .venv/bin/python bench/oasst_cv.py --grid sweep --device cuda        # the recipe sweep (GPU advised)
+    .venv/bin/python bench/oasst_cv.py --grid length --max-length 256 --epochs 2     # the length controls
+    .venv/bin/python bench/oasst_cv.py --length-control style --train-fraction 0.5   # a learning-curve point
+    .venv/bin/python bench/oasst_cv.py --dataset hh-helpful --limit 600              # HH helpful, 600 prompts
+
+Besides accuracy, each recipe reports the pooled length metrics (length-balanced accuracy, the model's
+prefers-longer share beside the humans') and, with uncertainty heads, the mean AUROC of uncertainty
+against wrongly ordered held-out pairs.
 
 Prints one line per fold and per recipe; the last stdout line is the JSON of all results. ``--out``
 appends each finished recipe to a JSONL file as it goes (sweeps can be stopped with ``--deadline``).
@@ -34,9 +41,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from scratch import shared_data_file  # noqa: E402
 
 from rewardtrain.core.config import TrainConfig  # noqa: E402
-from rewardtrain.core.data import RankedRecord, load_oasst_trees, prompt_keys_in_hash_order  # noqa: E402
-
-DATA_FILE = "oasst_en100/en_100_tree.jsonl"
+from rewardtrain.core.data import RankedRecord, load_records, prompt_keys_in_hash_order  # noqa: E402
 
 # TrainConfig fields this script takes as flags (the issue's recipe knobs).
 RECIPE_FLAGS = (
@@ -49,6 +54,10 @@ RECIPE_FLAGS = (
     "warmup_ratio",
     "rank_margin",
     "margin_by_rank_gap",
+    "length_control",
+    "style_lr",
+    "length_head_coefficient",
+    "uncertainty_heads",
 )
 
 # The sweep: the issue's knobs (epochs, lr, length, centering, margin) around the default recipe.
@@ -80,6 +89,58 @@ SWEEP2: list[dict[str, Any]] = [
 ]
 
 
+# Issue 14: the length controls side by side (each at the CPU-sized recipe given by the flags, e.g.
+# --max-length 256 --epochs 2), every one with 4 uncertainty heads so the AUROC comes from the same runs.
+LENGTH: list[dict[str, Any]] = [
+    {"length_control": "none", "uncertainty_heads": 4},
+    {"length_control": "style", "uncertainty_heads": 4},
+    {"length_control": "balance", "uncertainty_heads": 4},
+    {"length_control": "length_head", "uncertainty_heads": 4},
+]
+
+DATASETS = {
+    "oasst": "oasst_en100/en_100_tree.jsonl",
+    "hh-helpful": "hh_rlhf/helpful-base-test.jsonl.gz",
+    "hh-harmless": "hh_rlhf/harmless-base-test.jsonl.gz",
+}
+
+
+def pooled_length_metrics(folds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Length metrics over the pooled held-out pairs of all folds, from each fold's counts and shares."""
+
+    def pooled(share: str, count: str) -> float:
+        return sum((fold[share] or 0) * fold["length_counts"][count] for fold in folds)
+
+    longer = sum(fold["length_counts"]["longer_wins_pairs"] for fold in folds)
+    shorter = sum(fold["length_counts"]["shorter_wins_pairs"] for fold in folds)
+    right_longer = pooled("accuracy_when_longer_wins", "longer_wins_pairs")
+    right_shorter = pooled("accuracy_when_shorter_wins", "shorter_wins_pairs")
+    unequal = longer + shorter
+    correlation_records = sum(fold["length_counts"]["correlation_records"] for fold in folds)
+    aurocs = [fold["uncertainty"] for fold in folds if fold.get("uncertainty")]
+
+    def mean_of(key: str) -> float | None:
+        values = [a[key] for a in aurocs if a.get(key) is not None]
+        return round(sum(values) / len(values), 4) if values else None
+
+    return {
+        "length_balanced_accuracy": round((right_longer / longer + right_shorter / shorter) / 2, 4),
+        "accuracy_when_longer_wins": round(right_longer / longer, 4),
+        "accuracy_when_shorter_wins": round(right_shorter / shorter, 4),
+        "prefers_longer_share": round(pooled("prefers_longer_share", "pairs_of_unequal_length") / unequal, 4),
+        "humans_longer_wins_share": round(longer / (longer + shorter), 4),
+        "reward_length_correlation": (
+            round(pooled("reward_length_correlation", "correlation_records") / correlation_records, 4)
+            if correlation_records
+            else None
+        ),
+        "uncertainty_auroc": mean_of("auroc"),  # mean over folds
+        "uncertainty_auroc_head_disagreement": mean_of("auroc_head_disagreement"),
+        "uncertainty_auroc_small_margin": mean_of("auroc_small_margin"),
+        "uncertainty_auroc_combined": mean_of("auroc_combined"),
+    }
+
+
 def folds_by_prompt(records: list[RankedRecord], folds: int, seed: int) -> list[list[RankedRecord]]:
     """Deal the distinct prompts round-robin in hash order: fold sizes differ by at most one prompt."""
     fold_of = {key: n % folds for n, key in enumerate(prompt_keys_in_hash_order(records, seed))}
@@ -94,13 +155,20 @@ def cross_validate(records: list[RankedRecord], recipe: dict[str, Any], args: ar
 
     folds = folds_by_prompt(records, args.folds, args.seed)
     config = TrainConfig(**{**recipe, "seed": args.seed, "device": args.device, "model": args.model})
+    train_pairs = 0
     totals = {"pairs": 0, "correct": 0.0, "longer_correct": 0.0, "log_loss": 0.0, "tau": 0.0, "tau_n": 0}
-    per_fold, started = [], time.perf_counter()
+    per_fold, fold_metrics, started = [], [], time.perf_counter()
     for n, held_out in enumerate(folds):
         train_records = [record for m, fold in enumerate(folds) if m != n for record in fold]
+        if args.train_fraction < 1:  # the learning curve: the first share of the training prompts in hash order
+            keys = prompt_keys_in_hash_order(train_records, args.seed + 1)
+            kept = set(keys[: max(1, round(args.train_fraction * len(keys)))])
+            train_records = [record for record in train_records if record.prompt_key() in kept]
         with tempfile.TemporaryDirectory() as out:
             result = train(config, train_records, eval_records=held_out, out_dir=Path(out) / "rm")
         metrics = result.metrics
+        fold_metrics.append(metrics)
+        train_pairs += result.info["data"]["train"]["pairs"]
         pairs = metrics["counts"]["pairs"]
         totals["pairs"] += pairs
         totals["correct"] += metrics["pairwise_accuracy"] * pairs
@@ -114,6 +182,8 @@ def cross_validate(records: list[RankedRecord], recipe: dict[str, Any], args: ar
             "pairs": pairs,
             "accuracy": round(metrics["pairwise_accuracy"], 4),
             "length_baseline": round(metrics["length_baseline_accuracy"], 4),
+            "length_balanced": metrics["length_balanced_accuracy"],
+            "prefers_longer": metrics["prefers_longer_share"],
             "training_seconds": result.train_stats["training_seconds"],
         }
         per_fold.append(fold)
@@ -123,6 +193,9 @@ def cross_validate(records: list[RankedRecord], recipe: dict[str, Any], args: ar
         "recipe": recipe,
         "config": {k: v for k, v in config.to_dict().items() if k not in ("model", "device", "seed")},
         "folds": args.folds,
+        "dataset": args.dataset,
+        "train_fraction": args.train_fraction,
+        "train_pairs_per_fold": round(train_pairs / args.folds, 1),
         "seed": args.seed,
         "pairs": pairs,
         "accuracy": round(totals["correct"] / pairs, 4),
@@ -130,6 +203,7 @@ def cross_validate(records: list[RankedRecord], recipe: dict[str, Any], args: ar
         "difference_points": round(100 * (totals["correct"] - totals["longer_correct"]) / pairs, 2),
         "log_loss": round(totals["log_loss"] / pairs, 4),
         "kendall_tau": round(totals["tau"] / totals["tau_n"], 4) if totals["tau_n"] else None,
+        **pooled_length_metrics(fold_metrics),
         "seconds": round(time.perf_counter() - started, 1),
         "per_fold": per_fold,
     }
@@ -137,12 +211,17 @@ def cross_validate(records: list[RankedRecord], recipe: dict[str, Any], args: ar
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=None, help="Open Assistant trees (default: the shipped oasst_en100)")
+    parser.add_argument("--data", default=None, help="a data file (default: --dataset's shipped file)")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="oasst", help="which shipped data set")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N prompts of the file")
+    parser.add_argument(
+        "--train-fraction", type=float, default=1.0, help="train on this share of each fold's training prompts"
+    )
     parser.add_argument("--model", default=TrainConfig().model)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0, help="fold assignment and training seed")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--grid", choices=["sweep", "sweep2"], default=None, help="run the built-in recipe sweep")
+    parser.add_argument("--grid", choices=["sweep", "sweep2", "length"], default=None, help="a built-in recipe grid")
     parser.add_argument("--deadline", type=float, default=0, help="stop starting recipes after this many seconds")
     parser.add_argument("--out", default=None, help="append each recipe's result to this JSONL file")
     parser.add_argument("--shard", default="0/1", help="I/N: run every N-th recipe from the I-th (parallel sweeps)")
@@ -156,9 +235,11 @@ def main() -> None:
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    records = load_oasst_trees(args.data or shared_data_file(DATA_FILE))
+    records = load_records(args.data or shared_data_file(DATASETS[args.dataset]))
+    if args.limit:
+        records = records[: args.limit]
     given = {name: getattr(args, name) for name in RECIPE_FLAGS if getattr(args, name) is not None}
-    grid = {"sweep": SWEEP, "sweep2": SWEEP2}.get(args.grid or "", [{}])
+    grid = {"sweep": SWEEP, "sweep2": SWEEP2, "length": LENGTH}.get(args.grid or "", [{}])
     recipes = [{**recipe, **given} for recipe in grid]
     shard, shards = (int(part) for part in args.shard.split("/"))
     recipes = recipes[shard::shards]
@@ -172,7 +253,8 @@ def main() -> None:
         print(f"recipe {json.dumps(recipe)} ...", file=sys.stderr, flush=True)
         result = cross_validate(records, recipe, args)
         results.append(result)
-        summary = {k: result[k] for k in ("recipe", "accuracy", "length_baseline", "difference_points", "seconds")}
+        keys = ("recipe", "accuracy", "length_baseline", "length_balanced_accuracy", "prefers_longer_share")
+        summary = {k: result[k] for k in (*keys, "humans_longer_wins_share", "uncertainty_auroc", "seconds")}
         print(f"  -> {json.dumps(summary)}", file=sys.stderr, flush=True)
         if args.out:
             with open(args.out, "a") as handle:

@@ -44,7 +44,9 @@ class EncodedRecord:
 
     sequences: list[EncodedSequence]
     comparisons: list[Comparison]  # winner/loser index into ``sequences``
-    weight: float = 1.0  # the record's weight, rescaled so the training set's weights average 1
+    style: list[list[float]] | None = None  # standardised style features of each sequence (length control)
+    pair_scale: list[float] | None = None  # a weight multiplier per comparison (length-balanced weighting)
+    bootstrap: list[list[float]] | None = None  # per comparison, its weight in each uncertainty head's resample
 
     @property
     def longest(self) -> int:
@@ -66,6 +68,15 @@ class Batch:
     prompts: int
     # Consecutive rows that share a prompt (grouped: K per prompt; pairwise: 2 per pair), for prefix sharing.
     group_sizes: list[int] = field(default_factory=list)
+    style: torch.Tensor | None = None  # float [rows, features], when the records carry style features
+    bootstrap: torch.Tensor | None = None  # float [pairs, heads], when they carry bootstrap weights
+
+    def to(self, device: torch.device) -> Batch:
+        """The tensors on ``device`` (the rows stay token lists)."""
+        moved = {
+            name: value.to(device) if isinstance(value, torch.Tensor) else value for name, value in vars(self).items()
+        }
+        return Batch(**moved)
 
     @property
     def real_tokens(self) -> int:
@@ -147,6 +158,8 @@ class Collator:
         margin: list[float] = []
         row_weight: list[float] = []
         group_sizes: list[int] = []
+        style: list[list[float]] = []
+        bootstrap: list[list[float]] = []
         prompts = len(records)
         for record in records:
             pairs = record.comparisons
@@ -156,22 +169,25 @@ class Collator:
                 group_sizes.append(len(record.sequences))
                 winner.extend(first_row + pair.winner for pair in pairs)
                 loser.extend(first_row + pair.loser for pair in pairs)
+                style.extend(record.style or [])
             else:
                 for n, pair in enumerate(pairs):
                     rows.extend((record.sequences[pair.winner], record.sequences[pair.loser]))
                     winner.append(first_row + 2 * n)
                     loser.append(first_row + 2 * n + 1)
                     group_sizes.append(2)
-            pair_weight.extend([record.weight / (len(pairs) * prompts)] * len(pairs))
+                    if record.style:
+                        style.extend((record.style[pair.winner], record.style[pair.loser]))
+            scale = record.pair_scale or [1.0] * len(pairs)
+            pair_weight.extend(factor / (len(pairs) * prompts) for factor in scale)
+            bootstrap.extend(record.bootstrap or [])
             row_weight.extend([1.0 / ((len(rows) - first_row) * prompts)] * (len(rows) - first_row))
             margin.extend(
                 pair.margin + (self.rank_margin * (pair.rank_gap - 1) if self.margin_by_rank_gap else 0.0)
                 for pair in pairs
             )
-        if self.pair_weighting == "pair":  # every pair alike (times its record's weight), as pairwise trainers do
-            pair_weight = [
-                record.weight / len(pair_weight) for record in records for _ in range(len(record.comparisons))
-            ]
+        if self.pair_weighting == "pair":  # every pair alike, as a pairwise trainer weighs them
+            pair_weight = [factor / len(pair_weight) for factor in _pair_scales(records)]
         return Batch(
             rows=rows,
             winner=torch.tensor(winner, dtype=torch.long),
@@ -181,7 +197,15 @@ class Collator:
             row_weight=torch.tensor(row_weight, dtype=torch.float32),
             prompts=prompts,
             group_sizes=group_sizes,
+            style=torch.tensor(style, dtype=torch.float32) if len(style) == len(rows) and style else None,
+            bootstrap=torch.tensor(bootstrap, dtype=torch.float32)
+            if len(bootstrap) == len(winner) and bootstrap
+            else None,
         )
+
+
+def _pair_scales(records: list[EncodedRecord]) -> list[float]:
+    return [factor for record in records for factor in (record.pair_scale or [1.0] * len(record.comparisons))]
 
 
 def make_batches(

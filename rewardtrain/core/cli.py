@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -50,7 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     defaults = TrainConfig()
 
     train = commands.add_parser("train", help="train a reward model and write an artifact directory")
-    train.add_argument("--data", required=True, help="training records (rankings, TRL pairs or OASST trees)")
+    train.add_argument(
+        "--data", required=True, action="append", metavar="PATH[:WEIGHT]",
+        help="training records (rankings, TRL pairs or OASST trees); repeat to mix sources, each weighted "
+        "(PATH:0.5 halves its pairs' weight); --eval-fraction holds out prompts of the first source only",
+    )  # fmt: skip
     held_out = train.add_mutually_exclusive_group()
     held_out.add_argument("--eval", help="held-out records; default: hold out --eval-fraction of the prompts")
     held_out.add_argument("--eval-fraction", type=float, default=defaults.eval_fraction)
@@ -88,7 +93,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--device", default="auto")
     train.add_argument("--eval-every-steps", type=int, default=0)
-    train.add_argument("--max-train-records", type=int, default=None, help="use only the first N training records")
+    train.add_argument("--max-train-records", type=int, default=None, help="use only the first N records of a source")
+    train.add_argument(
+        "--length-control", choices=["none", "style", "balance", "length_head"], default=defaults.length_control,
+        help="how length is kept out of the served reward (docs/training.md, 'Length')",
+    )  # fmt: skip
+    train.add_argument(
+        "--uncertainty-heads", type=int, default=defaults.uncertainty_heads,
+        help="bootstrap heads whose spread is each reward's uncertainty (0: none)",
+    )  # fmt: skip
 
     evaluate = commands.add_parser("evaluate", help="held-out metrics of an artifact on ranked records")
     evaluate.add_argument("--model", required=True, help="artifact directory")
@@ -138,12 +151,10 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         device=args.device,
         eval_fraction=0.0 if args.eval else args.eval_fraction,
         eval_every_steps=args.eval_every_steps,
+        length_control=args.length_control,
+        uncertainty_heads=args.uncertainty_heads,
     )
-    records = load_records(args.data)
-    if args.max_train_records:
-        records = records[: args.max_train_records]
-    eval_records = load_records(args.eval) if args.eval else None
-    sources = {"train": _source(args.data), **({"eval": _source(args.eval)} if args.eval else {})}
+    records, eval_records, sources = _training_data(args, config)
     is_main = int(os.environ.get("RANK", 0)) == 0
     bar = tqdm(total=None, desc="train", unit="step", file=sys.stderr, disable=not is_main)
 
@@ -159,6 +170,57 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     result = train(config, records, eval_records, out_dir=args.out, on_progress=progress, data_manifest=sources)
     bar.close()
     return result.to_dict()
+
+
+def _source_and_weight(value: str) -> tuple[str, float]:
+    """``PATH`` or ``PATH:WEIGHT`` (a positive number after the last colon)."""
+    path, _, weight = value.rpartition(":")
+    if path and not os.path.exists(value):
+        try:
+            number = float(weight)
+        except ValueError:
+            return value, 1.0
+        if not number > 0 or math.isinf(number):
+            raise DataError(f"the weight of {path} must be a positive number, not {weight!r}")
+        return path, number
+    return value, 1.0
+
+
+def _training_data(args: argparse.Namespace, config: TrainConfig) -> tuple[list[Any], list[Any] | None, dict[str, Any]]:
+    """Training records of every ``--data`` source (weighted), the held-out records, and the manifest.
+
+    Without ``--eval``, the held-out prompts come from the first source only (the data the model is for);
+    records of the other sources that share a held-out prompt are dropped, so nothing held out is trained on.
+    """
+    from rewardtrain.core.data import records_summary, split_by_prompt
+
+    loaded = []
+    for value in args.data:
+        path, weight = _source_and_weight(value)
+        records = load_records(path)
+        if args.max_train_records:
+            records = records[: args.max_train_records]
+        for record in records:
+            record.weight = weight
+        loaded.append((path, weight, records))
+    eval_records = load_records(args.eval) if args.eval else None
+    if eval_records is None and config.eval_fraction > 0:
+        first_train, eval_records = split_by_prompt(loaded[0][2], config.eval_fraction, config.seed)
+        loaded[0] = (loaded[0][0], loaded[0][1], first_train)
+    held_out = {record.prompt_key() for record in eval_records or []}
+    manifest_sources, train_records = [], []
+    for n, (path, weight, records) in enumerate(loaded):
+        kept = [record for record in records if n == 0 or record.prompt_key() not in held_out]
+        train_records.extend(kept)
+        summary = records_summary(kept)
+        manifest_sources.append(
+            {**_source(path), "weight": weight, "records": summary["records"], "pairs": summary["pairs"],
+             "dropped_held_out_prompts": len(records) - len(kept)}
+        )  # fmt: skip
+    manifest = {"train": manifest_sources[0], **({"eval": _source(args.eval)} if args.eval else {})}
+    if len(manifest_sources) > 1:
+        manifest["train_sources"] = manifest_sources
+    return train_records, eval_records or None, manifest
 
 
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:

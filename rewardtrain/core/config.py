@@ -76,6 +76,19 @@ class TrainConfig:
     margin_by_rank_gap: bool = False  # require r_w - r_l > rank_margin * (gap - 1) (Llama 2 style margins)
     rank_margin: float = 0.5  # margin per rank of gap beyond the first, when margin_by_rank_gap
     center_rewards_coefficient: float = 0.01  # coef * mean(r^2): keeps rewards near 0 (Eisenstein et al. 2023)
+    # How length is kept out of the served reward (docs/training.md, "Length"; compared in docs/BENCHMARKS.md):
+    #   "none"        plain Bradley-Terry: the model learns whatever predicts the rankings, length included;
+    #   "style"       style control: logit r(a) - r(b) + beta . (s(a) - s(b)), s = standardised style features
+    #                 (log length, Markdown headers, list items, bold), beta learned; r is served;
+    #   "balance"     length-balanced pair weighting: pairs the longer reply won and pairs the shorter one won
+    #                 carry equal total weight, so length predicts nothing in the weighted data;
+    #   "length_head" a second head trained to carry length (ODIN's correlation terms), dropped at serving.
+    length_control: Literal["none", "style", "balance", "length_head"] = "none"
+    style_lr: float = 0.02  # learning rate of beta (4 numbers; the body's lr would barely move it)
+    length_head_coefficient: float = 1.0  # weight of the length head's correlation terms
+    # Extra heads on the shared body, each trained on its own bootstrap resample of the pairs; their spread
+    # is the uncertainty of a reward (RewardScorer.score(..., with_uncertainty=True)). One forward serves all.
+    uncertainty_heads: int = 4
 
     # --- optimisation ------------------------------------------------------------------------------
     epochs: int = 3  # small human-ranking sets need a few passes; InstructGPT's 1 epoch had ~33k prompts
@@ -116,12 +129,21 @@ class TrainConfig:
             raise ValueError(f"pair_weighting must be 'prompt' or 'pair', not {self.pair_weighting!r}")
         if self.attention not in ("auto", "eager", "sdpa"):
             raise ValueError(f"attention must be auto, eager or sdpa, not {self.attention!r}")
+        if self.length_control not in ("none", "style", "balance", "length_head"):
+            raise ValueError(f"length_control must be none, style, balance or length_head, not {self.length_control!r}")
+        if self.uncertainty_heads < 0 or self.uncertainty_heads == 1:
+            raise ValueError("uncertainty_heads must be 0 (none) or at least 2 (a spread needs two)")
         if self.max_length < 8:
             raise ValueError("max_length must be at least 8 tokens")
         if self.max_packed_length < self.max_length:
             raise ValueError(
                 f"max_packed_length ({self.max_packed_length}) must be at least max_length ({self.max_length})"
             )
+
+    @property
+    def output_heads(self) -> int:
+        """Outputs of the model's score layer: the reward, the length head, the uncertainty heads."""
+        return 1 + (self.length_control == "length_head") + self.uncertainty_heads
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -54,7 +54,18 @@ def evaluate(scorer_or_model: Scorer | str | Path, records: list[RankedRecord], 
         scorer: Scorer = RewardScorer.load(scorer_or_model)
     else:
         scorer = scorer_or_model
+    if getattr(scorer, "has_uncertainty", False):
+        return metrics_with_uncertainty(scorer, records, batch_size)
     return metrics_from_scores(records, scorer.score(records, batch_size=batch_size))
+
+
+def metrics_with_uncertainty(scorer: Any, records: list[RankedRecord], batch_size: int = 64) -> dict[str, Any]:
+    """The metrics of a RewardScorer's rewards plus ``uncertainty``: the AUROC of its per-reward uncertainty
+    against wrongly ordered pairs (:func:`uncertainty_metrics`); rewards and uncertainties from one forward."""
+    scores, uncertainties = scorer.score(records, batch_size=batch_size, with_uncertainty=True)
+    metrics = metrics_from_scores(records, scores)
+    metrics["uncertainty"] = uncertainty_metrics(records, scores, uncertainties)
+    return metrics
 
 
 def _log_sigmoid(x: float) -> float:
@@ -345,3 +356,60 @@ def metrics_from_scores(records: Sequence[RankedRecord], scores: Sequence[Sequen
             "completions": len(all_scores),
         },
     }
+
+
+def auroc(scores: Sequence[float], positives: Sequence[bool]) -> float | None:
+    """Area under the ROC curve of ``scores`` for telling ``positives`` apart (ties count half); None if
+    either class is empty. 0.5 is chance; 1.0 ranks every positive above every negative."""
+    ranks = _average_ranks(scores)
+    positive_count = sum(positives)
+    negative_count = len(positives) - positive_count
+    if not positive_count or not negative_count:
+        return None
+    positive_rank_sum = sum(rank for rank, positive in zip(ranks, positives, strict=True) if positive)
+    return (positive_rank_sum - positive_count * (positive_count + 1) / 2) / (positive_count * negative_count)
+
+
+def uncertainty_metrics(
+    records: Sequence[RankedRecord],
+    scores: Sequence[Sequence[float]],
+    uncertainties: Sequence[Sequence[float]],
+    head_scores: Sequence[Sequence[Sequence[float]]] | None = None,
+) -> dict[str, Any]:
+    """Does uncertainty point at the model's mistakes? AUROC of uncertainty against wrongly ordered pairs.
+
+    - ``auroc``: a pair's uncertainty is ``sqrt(u_w^2 + u_l^2)`` from the per-reward uncertainties (what a
+      caller of ``RewardScorer.score(..., with_uncertainty=True)`` can compute);
+    - ``auroc_head_disagreement``: the spread over the heads of each head's own difference ``h(w) - h(l)``
+      (the heads share a body, so their errors correlate; this measures the pair directly);
+    - ``auroc_small_margin``: the baseline any reward model has for free, ``-|r_w - r_l|``;
+    - ``auroc_combined``: the head disagreement divided by the margin (an uncertain *and* close call).
+    """
+    errors: list[bool] = []
+    summed: list[float] = []
+    disagreement: list[float] = []
+    small_margin: list[float] = []
+    for n, (record, record_scores) in enumerate(zip(records, scores, strict=True)):
+        for pair in record.comparisons():
+            difference = record_scores[pair.winner] - record_scores[pair.loser]
+            errors.append(difference <= 0)
+            summed.append(math.hypot(uncertainties[n][pair.winner], uncertainties[n][pair.loser]))
+            small_margin.append(-abs(difference))
+            if head_scores is not None:
+                winner_heads, loser_heads = head_scores[n][pair.winner], head_scores[n][pair.loser]
+                differences = [w - lo for w, lo in zip(winner_heads, loser_heads, strict=True)]
+                mean = sum(differences) / len(differences)
+                disagreement.append(math.sqrt(sum((d - mean) ** 2 for d in differences) / max(1, len(differences) - 1)))
+    result: dict[str, Any] = {
+        "auroc": auroc(summed, errors),
+        "auroc_small_margin": auroc(small_margin, errors),
+        "pairs": len(errors),
+        "errors": sum(errors),
+        "mean_uncertainty": sum(summed) / len(summed) if summed else None,
+    }
+    if head_scores is not None:
+        result["auroc_head_disagreement"] = auroc(disagreement, errors)
+        result["auroc_combined"] = auroc(
+            [d / max(-m, 1e-6) for d, m in zip(disagreement, small_margin, strict=True)], errors
+        )
+    return result

@@ -228,18 +228,19 @@ def quiet_loading() -> Iterator[None]:
 def load_backbone(
     config: TrainConfig,
 ) -> tuple[nn.Module, PreTrainedTokenizerBase, Literal["encoder", "decoder"]]:
-    """``AutoModelForSequenceClassification(num_labels=1)`` from ``config.model`` (directory or hub id),
-    with the tokenizer, dropout, gradient checkpointing and LoRA set as the config says."""
+    """``AutoModelForSequenceClassification`` from ``config.model`` (directory or hub id) with one output per
+    head (``config.output_heads``: the reward is output 0), with the tokenizer, dropout, gradient
+    checkpointing and LoRA set as the config says."""
     tokenizer = AutoTokenizer.from_pretrained(config.model)
-    model_config = AutoConfig.from_pretrained(config.model, num_labels=1)
+    model_config = AutoConfig.from_pretrained(config.model, num_labels=config.output_heads)
     if not config.dropout:
         for name, value in model_config.to_dict().items():
             if "dropout" in name and isinstance(value, float):
                 setattr(model_config, name, 0.0)
     with quiet_loading():  # a fresh score head is expected; transformers warns about it at length
         model = AutoModelForSequenceClassification.from_pretrained(
-            config.model, config=model_config, dtype=torch.float32
-        )
+            config.model, config=model_config, dtype=torch.float32, ignore_mismatched_sizes=True
+        )  # a reward model retrained with other heads gets a fresh score layer
     prepare_tokenizer(tokenizer, model)
     model.config.use_cache = False  # a reward model never generates; decoders would build a KV cache for nothing
     if not config.dropout:

@@ -216,6 +216,11 @@ def packed_attention_mask(segment_ids: torch.Tensor, dtype: torch.dtype) -> torc
 def packed_rewards(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     """Rewards of the sequences of one packed forward (order of ``read_index``): the body once over the
     packed rows, the score head at each sequence's read position."""
+    return packed_outputs(model, inputs)[:, 0]
+
+
+def packed_outputs(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Every output of the score head ([sequences, heads]) for one packed forward (reward = output 0)."""
     base = base_model(model)
     body = getattr(base, base.base_model_prefix)
     dtype = body.get_input_embeddings().weight.dtype  # what the model's own causal mask would use
@@ -227,14 +232,20 @@ def packed_rewards(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.T
     ).last_hidden_state
     head = reward_head(base)
     assert head is not None  # PrefixSharing.for_model checked it
-    return head(hidden.flatten(0, 1)[inputs["read_index"]])[:, 0]
+    return head(hidden.flatten(0, 1)[inputs["read_index"]])
 
 
 def sequence_rewards(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     """Rewards of one forward's sequences: packed inputs (from :func:`packed_chunks`) or plain padded ones."""
+    return sequence_outputs(model, inputs)[:, 0]
+
+
+def sequence_outputs(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Every output of the score head ([sequences, heads]; the reward is 0, then the length and uncertainty
+    heads a model may have) for one forward, packed or plain."""
     if "segment_ids" in inputs:
-        return packed_rewards(model, inputs)
-    return model(**inputs).logits[:, 0]
+        return packed_outputs(model, inputs)
+    return model(**inputs).logits
 
 
 def attention_pairs_per_token(config: object) -> float:
@@ -358,6 +369,10 @@ class PrefixSharing:
     @staticmethod
     def rewards(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return sequence_rewards(model, inputs)
+
+    @staticmethod
+    def outputs(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return sequence_outputs(model, inputs)
 
 
 def _probe_is_exact(model: nn.Module, sharing: PrefixSharing) -> bool:

@@ -8,7 +8,13 @@ Example::
     scorer.score([{"prompt": "Say hi", "completions": ["Hi!", "No."]}])  # [[0.8, -1.1]]
     scorer.score_texts(["User: Say hi\\n\\nAssistant: Hi!"])              # OpenRLHF /get_reward style
 
-Rewards include the artifact's normalization bias (mean 0 over the training completions). The model runs
+Rewards include the artifact's normalization bias (mean 0 over the training completions). An artifact
+trained with ``uncertainty_heads`` also gives each reward an uncertainty (the spread of its bootstrap heads,
+same forward)::
+
+    rewards, uncertainties = scorer.score(items, with_uncertainty=True)
+
+The model runs
 at the artifact's inference precision (``rewardtrain.json`` -> ``inference.precision``: bf16 weights on
 bf16-capable devices, else fp32), the very path that computed the artifact's metrics and bias. The reward
 head and the returned value are fp32 whatever the body runs in, so distinct texts do not tie on bf16's
@@ -21,7 +27,7 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -42,6 +48,22 @@ from rewardtrain.core.model import (
 from rewardtrain.core.packing import PrefixSharing
 
 ARTIFACT_INFO = "rewardtrain.json"
+
+
+def head_layout(length_head: bool, uncertainty_heads: int) -> dict[str, Any]:
+    """Which output of the score layer is what: the served reward is 0, then the length head (trained, never
+    served), then the uncertainty heads. Saved in the artifact as ``heads``."""
+    first = 2 if length_head else 1
+    return {
+        "reward": 0,
+        "length": 1 if length_head else None,
+        "uncertainty": list(range(first, first + uncertainty_heads)),
+    }
+
+
+class ScoredWithUncertainty(NamedTuple):
+    rewards: list[list[float]]  # as RewardScorer.score
+    uncertainties: list[list[float]]  # the standard deviation of each reward over the uncertainty heads
 
 
 class RewardScorer:
@@ -78,6 +100,10 @@ class RewardScorer:
             enabled=prefix_sharing,
             max_packed_length=max_packed_length,
         )
+        self.heads: dict[str, Any] = self.info.get("heads") or head_layout(False, 0)
+        # each output's own centring (mean 0 over the training completions), for the uncertainty heads
+        self.head_bias: list[float] | None = (self.info.get("normalization") or {}).get("head_bias")
+        self.include_style = False  # add the style term beta . s(completion) to rewards (style-controlled models)
 
     @property
     def tokenizer(self) -> PreTrainedTokenizerBase:
@@ -119,12 +145,15 @@ class RewardScorer:
         )
 
     @classmethod
-    def load(cls, artifact_dir: str | Path, device: str = "auto", precision: str = "auto") -> RewardScorer:
+    def load(
+        cls, artifact_dir: str | Path, device: str = "auto", precision: str = "auto", *, include_style: bool = False
+    ) -> RewardScorer:
         """Load an artifact written by :func:`rewardtrain.core.train.train`.
 
         ``precision``: "auto" (the artifact's recorded inference precision where the device supports it,
         else fp32; see :func:`rewardtrain.core.model.resolve_precision`), or force "fp32", "bf16" or
-        "fp32-autocast".
+        "fp32-autocast". ``include_style``: for a style-controlled model, serve ``r + beta . s`` (the
+        preference including style, as training fitted it) instead of the content reward ``r`` alone.
         """
         artifact_dir = Path(artifact_dir)
         info = json.loads((artifact_dir / ARTIFACT_INFO).read_text())
@@ -136,10 +165,12 @@ class RewardScorer:
         model.to(resolved_device)
         recorded = (info.get("inference") or {}).get("precision")
         encoder = SequenceEncoder(tokenizer, architecture=info["architecture"], max_length=info["max_length"])
+        if include_style and not (info.get("style") or {}).get("beta"):
+            raise ValueError(f"{artifact_dir} was not trained with style control: there is no style term to include")
         resolved_precision = resolve_precision(precision, resolved_device, recorded)
         if resolved_precision == "fp32-autocast":
             reward_head_in_fp32(model)  # our own copy; "bf16" gets a fp32 head in inference_model's copy
-        return cls.for_inference(
+        scorer = cls.for_inference(
             model,
             encoder,
             precision=resolved_precision,
@@ -150,11 +181,56 @@ class RewardScorer:
             prefix_sharing=bool(info["config"].get("prefix_sharing", True)),
             max_packed_length=int(info["config"].get("max_packed_length", 4096)),
         )
+        scorer.include_style = include_style
+        return scorer
 
-    def score(self, items: Sequence[dict[str, Any] | RankedRecord], batch_size: int = 64) -> list[list[float]]:
-        """Rewards for ``[{"prompt", "context"?, "completions": [...]}, ...]`` (or RankedRecords), one list per item."""
+    def score(
+        self,
+        items: Sequence[dict[str, Any] | RankedRecord],
+        batch_size: int = 64,
+        *,
+        with_uncertainty: bool = False,
+    ) -> Any:
+        """Rewards for ``[{"prompt", "context"?, "completions": [...]}, ...]`` (or RankedRecords), one list per item.
+
+        ``with_uncertainty=True`` returns ``(rewards, uncertainties)`` (:class:`ScoredWithUncertainty`) from the
+        same forward: each reward's standard deviation over the artifact's uncertainty heads. Held-out pairs
+        the model orders wrongly get larger uncertainties (AUROC in the artifact's metrics, ``uncertainty``).
+        """
         sequences, sizes = self.encode_items(items)
-        return split_by_sizes(self.score_sequences(sequences, batch_size, group_sizes=sizes), sizes)
+        outputs = self.score_outputs(sequences, batch_size, group_sizes=sizes)
+        rewards = outputs[:, 0] + self.bias
+        if self.include_style:
+            rewards = rewards + torch.tensor(self._style_terms(items))
+        scored = split_by_sizes(rewards.tolist(), sizes)
+        if not with_uncertainty:
+            return scored
+        return ScoredWithUncertainty(scored, split_by_sizes(self.uncertainty_of(outputs).tolist(), sizes))
+
+    @property
+    def has_uncertainty(self) -> bool:
+        return len(self.heads.get("uncertainty") or []) >= 2
+
+    def uncertainty_of(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Per row of ``outputs`` ([n, heads], as :meth:`score_outputs`), the spread of the uncertainty heads."""
+        if not self.has_uncertainty:
+            raise ValueError("this model has no uncertainty heads: train it with uncertainty_heads >= 2")
+        columns = self.heads["uncertainty"]
+        centred = outputs[:, columns] + torch.tensor([self.head_bias[c] for c in columns] if self.head_bias else 0.0)
+        return centred.std(dim=1)
+
+    def _style_terms(self, items: Sequence[dict[str, Any] | RankedRecord]) -> list[float]:
+        from rewardtrain.core.style import StyleScaler, style_features
+
+        style = self.info["style"]
+        scaler, beta = StyleScaler.from_dict(style), style["beta"]
+        terms = []
+        for item in items:
+            completions = item.completions if isinstance(item, RankedRecord) else item["completions"]
+            for value in completions:
+                features = scaler.transform(style_features(completion_text(value)))
+                terms.append(sum(b * f for b, f in zip(beta, features, strict=True)))
+        return terms
 
     def encode_items(self, items: Sequence[dict[str, Any] | RankedRecord]) -> tuple[list[EncodedSequence], list[int]]:
         """Every item's completions as encoded sequences (in order), and how many each item has."""
@@ -183,7 +259,13 @@ class RewardScorer:
         ``group_sizes``: consecutive sequences that are completions of one prompt; each group's common
         prefix is then forwarded once where :attr:`sharing` is on. Groups are never split across batches.
         """
-        rewards = torch.empty(len(sequences), dtype=torch.float32)
+        return (self.score_outputs(sequences, batch_size, group_sizes=group_sizes)[:, 0] + self.bias).tolist()
+
+    def score_outputs(
+        self, sequences: list[EncodedSequence], batch_size: int = 64, *, group_sizes: list[int] | None = None
+    ) -> torch.Tensor:
+        """Every output of the score layer ([sequences, heads], fp32, no bias) for encoded sequences."""
+        outputs = torch.empty(len(sequences), self.output_count, dtype=torch.float32)
         groups = _group_ranges(group_sizes or [1] * len(sequences))
         order = sorted(groups, key=lambda group: max((len(sequences[i]) for i in group), default=0), reverse=True)
         with torch.inference_mode(), autocast(self.device, self.bf16):
@@ -193,8 +275,12 @@ class RewardScorer:
                 sizes = [len(group) for group in batch]
                 for rows, inputs in self.sharing.chunks(rows_of_batch, sizes, self.max_tokens_per_forward):
                     inputs = {name: tensor.to(self.device) for name, tensor in inputs.items()}
-                    rewards[picked[rows]] = self.sharing.rewards(self.model, inputs).float().cpu()
-        return (rewards + self.bias).tolist()
+                    outputs[picked[rows]] = self.sharing.outputs(self.model, inputs).float().cpu()
+        return outputs
+
+    @property
+    def output_count(self) -> int:
+        return int(getattr(self.model.config, "num_labels", 1))
 
 
 def _group_ranges(sizes: list[int]) -> list[range]:

@@ -48,8 +48,8 @@ from rewardtrain.core.batching import Batch, Collator, EncodedRecord, make_batch
 from rewardtrain.core.config import TrainConfig
 from rewardtrain.core.data import DataError, RankedRecord, records_summary, split_by_prompt
 from rewardtrain.core.encoding import SequenceEncoder
-from rewardtrain.core.evaluate import metrics_from_scores
-from rewardtrain.core.loss import bradley_terry_loss
+from rewardtrain.core.evaluate import metrics_from_scores, metrics_with_uncertainty
+from rewardtrain.core.loss import bootstrap_heads_loss, bradley_terry_loss, length_head_penalty, style_offset
 from rewardtrain.core.model import (
     Precision,
     attention_implementation,
@@ -62,8 +62,9 @@ from rewardtrain.core.model import (
     set_attention_implementation,
     training_attention,
 )
-from rewardtrain.core.packing import PrefixSharing, sequence_rewards
-from rewardtrain.core.scoring import ARTIFACT_INFO, RewardScorer
+from rewardtrain.core.packing import PrefixSharing, sequence_outputs
+from rewardtrain.core.scoring import ARTIFACT_INFO, RewardScorer, head_layout
+from rewardtrain.core.style import STYLE_FEATURES, StyleScaler, style_features
 
 ARTIFACT_FORMAT = "rankforge-reward-model"
 ARTIFACT_FORMAT_VERSION = 1
@@ -118,20 +119,26 @@ class _ChunkedRewards(nn.Module):
         self.model = model
 
     def forward(self, chunks: list[dict[str, torch.Tensor]]) -> list[torch.Tensor]:
-        return [sequence_rewards(self.model, inputs) for inputs in chunks]
+        return [sequence_outputs(self.model, inputs) for inputs in chunks]
 
 
-def encode_records(encoder: SequenceEncoder, records: list[RankedRecord]) -> list[EncodedRecord]:
+def encode_records(
+    encoder: SequenceEncoder,
+    records: list[RankedRecord],
+    *,
+    style: StyleScaler | None = None,
+    balance: tuple[float, float] | None = None,
+    bootstrap_heads: int = 0,
+    seed: int = 0,
+) -> list[EncodedRecord]:
     """Tokenize each record's ranked completions once; records without a strict preference are skipped.
 
-    Record weights are rescaled to average 1 over the records kept, so weighting changes how the loss is
-    shared between records, not its scale (nor the learning rate's effect). All-zero weights are refused.
+    ``style``: attach each completion's standardised style features. ``balance``: the weight multipliers of
+    pairs the longer reply won and of pairs the shorter one won (:func:`length_balance`); a record's own
+    ``weight`` (its source's, when sources are mixed) multiplies its pairs' weights too. ``bootstrap_heads``:
+    give each pair a Poisson(1) weight per uncertainty head, drawn once from ``seed`` (a fixed resample).
     """
-    kept = [record for record in records if record.ranked_indices()]
-    total_weight = sum(record.weight for record in kept)
-    if kept and total_weight <= 0:
-        raise DataError("every training record has weight 0: nothing would be learned")
-    scale = len(kept) / total_weight if kept else 1.0
+    rng = random.Random(seed * 7919 + 17)
     encoded = []
     for record in records:
         ranked = record.ranked_indices()
@@ -139,11 +146,65 @@ def encode_records(encoder: SequenceEncoder, records: list[RankedRecord]) -> lis
             continue
         position = {index: n for n, index in enumerate(ranked)}
         sequences = encoder.encode(record.context, record.prompt, [record.completions[i] for i in ranked])
-        comparisons = [
-            pair._replace(winner=position[pair.winner], loser=position[pair.loser]) for pair in record.comparisons()
-        ]
-        encoded.append(EncodedRecord(sequences, comparisons, record.weight * scale))
+        pairs = record.comparisons()
+        comparisons = [pair._replace(winner=position[pair.winner], loser=position[pair.loser]) for pair in pairs]
+        item = EncodedRecord(sequences, comparisons)
+        if style is not None:
+            item.style = [style.transform(style_features(record.completions[i])) for i in ranked]
+        if balance is not None or record.weight != 1.0:
+            item.pair_scale = [
+                record.weight * (_balance_factor(record, pair, balance) if balance else 1.0) for pair in pairs
+            ]
+        if bootstrap_heads:
+            item.bootstrap = [[float(_poisson_one(rng)) for _ in range(bootstrap_heads)] for _ in pairs]
+        encoded.append(item)
     return encoded
+
+
+def length_balance(records: list[RankedRecord]) -> tuple[float, float]:
+    """Weight multipliers (longer won, shorter won) that give both kinds of pair half the total weight."""
+    longer = shorter = 0
+    for record in records:
+        for pair in record.comparisons():
+            winner, loser = len(record.completions[pair.winner]), len(record.completions[pair.loser])
+            longer += winner > loser
+            shorter += winner < loser
+    if not longer or not shorter:
+        return 1.0, 1.0  # nothing to balance against
+    total = longer + shorter
+    return total / (2 * longer), total / (2 * shorter)
+
+
+def _balance_factor(record: RankedRecord, pair: Any, balance: tuple[float, float]) -> float:
+    winner, loser = len(record.completions[pair.winner]), len(record.completions[pair.loser])
+    return balance[0] if winner > loser else balance[1] if winner < loser else 1.0
+
+
+def _poisson_one(rng: random.Random) -> int:
+    """A Poisson(1) draw (Knuth): the number of times a pair appears in a bootstrap resample."""
+    threshold, count, product = math.exp(-1.0), 0, rng.random()
+    while product > threshold:
+        count += 1
+        product *= rng.random()
+    return count
+
+
+def batch_loss(outputs: torch.Tensor, batch: Batch, config: TrainConfig, beta: torch.Tensor | None) -> torch.Tensor:
+    """The training objective of one batch from the score layer's outputs ([rows, heads]; reward = 0)."""
+    layout = head_layout(config.length_control == "length_head", config.uncertainty_heads)
+    rewards = outputs[:, layout["reward"]]
+    coefficient = config.center_rewards_coefficient
+    if layout["length"] is not None:
+        assert batch.style is not None
+        length = outputs[:, layout["length"]]
+        loss = bradley_terry_loss(rewards + length, batch, center_rewards_coefficient=coefficient)
+        loss = loss + config.length_head_coefficient * length_head_penalty(rewards, length, batch.style[:, 0])
+    else:
+        offset = style_offset(batch, beta) if beta is not None else None
+        loss = bradley_terry_loss(rewards, batch, center_rewards_coefficient=coefficient, offset=offset)
+    if layout["uncertainty"]:
+        loss = loss + bootstrap_heads_loss(outputs[:, layout["uncertainty"]], batch)
+    return loss
 
 
 def cosine_schedule(step: int, total_steps: int, warmup_steps: int, min_ratio: float) -> float:
@@ -152,6 +213,32 @@ def cosine_schedule(step: int, total_steps: int, warmup_steps: int, min_ratio: f
         return (step + 1) / warmup_steps
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def compute_outputs(
+    module: nn.Module,
+    batch: Batch,
+    *,
+    device: torch.device,
+    bf16: bool,
+    max_tokens: int,
+    pad_token_id: int,
+    sharing: PrefixSharing | None = None,
+) -> torch.Tensor:
+    """fp32 outputs ([rows, heads]; the reward is 0) of every row of the batch, in row order, with gradients
+    (each group's prefix forwarded once where ``sharing`` is on)."""
+    row_chunks, inputs = [], []
+    if sharing is not None:
+        chunks = sharing.chunks(batch.rows, batch.group_sizes, max_tokens)
+    else:
+        chunks = batch.chunks(max_tokens, pad_token_id)
+    for rows, chunk in chunks:
+        row_chunks.append(rows)
+        inputs.append({name: tensor.to(device, non_blocking=True) for name, tensor in chunk.items()})
+    with autocast(device, bf16):
+        outputs = torch.cat(module(inputs)).float()
+    placed = torch.empty(len(batch.rows), outputs.shape[1], dtype=torch.float32, device=device)
+    return placed.index_put((torch.cat(row_chunks).to(device),), outputs)
 
 
 def compute_rewards(
@@ -164,20 +251,11 @@ def compute_rewards(
     pad_token_id: int,
     sharing: PrefixSharing | None = None,
 ) -> torch.Tensor:
-    """fp32 reward of every row of the batch, in row order, with gradients (each group's prefix forwarded
-    once where ``sharing`` is on)."""
-    row_chunks, inputs = [], []
-    if sharing is not None:
-        chunks = sharing.chunks(batch.rows, batch.group_sizes, max_tokens)
-    else:
-        chunks = batch.chunks(max_tokens, pad_token_id)
-    for rows, chunk in chunks:
-        row_chunks.append(rows)
-        inputs.append({name: tensor.to(device, non_blocking=True) for name, tensor in chunk.items()})
-    with autocast(device, bf16):
-        outputs = module(inputs)
-    rewards = torch.empty(len(batch.rows), dtype=torch.float32, device=device)
-    return rewards.index_put((torch.cat(row_chunks).to(device),), torch.cat(outputs).float())
+    """fp32 reward (output 0) of every row of the batch, in row order, with gradients."""
+    outputs = compute_outputs(
+        module, batch, device=device, bf16=bf16, max_tokens=max_tokens, pad_token_id=pad_token_id, sharing=sharing
+    )
+    return outputs[:, 0]
 
 
 def train(
@@ -216,7 +294,20 @@ def train(
     set_attention_implementation(model, train_attention)
     max_length = min(config.max_length, max_positions(model) or config.max_length)
     encoder = SequenceEncoder(tokenizer, architecture=architecture, max_length=max_length)
-    encoded = encode_records(encoder, train_records)
+    style = (
+        StyleScaler.fit([style_features(r.completions[i]) for r in train_records for i in r.ranked_indices()])
+        if config.length_control in ("style", "length_head") and train_records
+        else None
+    )
+    balance = length_balance(train_records) if config.length_control == "balance" else None
+    encoded = encode_records(
+        encoder,
+        train_records,
+        style=style,
+        balance=balance,
+        bootstrap_heads=config.uncertainty_heads,
+        seed=config.seed,
+    )
     if not encoded:
         raise DataError("no training record holds a strict preference (all completions tied?)")
     model.to(device)
@@ -234,8 +325,13 @@ def train(
         )
     trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
     # The fused kernel: on this 2-core CPU a 22M-parameter step takes 16 ms instead of 89 ms.
+    groups: list[dict[str, Any]] = [{"params": trainable}]
+    beta = None
+    if config.length_control == "style":
+        beta = torch.zeros(len(STYLE_FEATURES), device=device, requires_grad=True)
+        groups.append({"params": [beta], "lr": config.style_lr, "weight_decay": 0.0})
     optimizer = torch.optim.AdamW(
-        trainable, lr=config.lr, weight_decay=config.weight_decay, fused=device.type in ("cuda", "cpu")
+        groups, lr=config.lr, weight_decay=config.weight_decay, fused=device.type in ("cuda", "cpu")
     )
     lengths = [record.longest for record in encoded]
 
@@ -290,7 +386,7 @@ def train(
                 last = n == len(micro_batches) - 1
                 sync = nullcontext() if last or not distributed.enabled else module.no_sync()
                 with sync:
-                    rewards = compute_rewards(
+                    outputs = compute_outputs(
                         module,
                         batch,
                         device=device,
@@ -299,9 +395,7 @@ def train(
                         pad_token_id=tokenizer.pad_token_id,
                         sharing=sharing,
                     )
-                    loss = bradley_terry_loss(
-                        rewards, _to(batch, device), center_rewards_coefficient=config.center_rewards_coefficient
-                    )
+                    loss = batch_loss(outputs, batch.to(device), config, beta)
                     (loss / len(micro_batches)).backward()
                 loss_value += loss.item() / len(micro_batches)
                 stats["sequences_forwarded"] += len(batch.rows)
@@ -312,7 +406,7 @@ def train(
                 stats["pairs"] += len(batch.winner)
                 stats["prompts"] += batch.prompts
             if config.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+                torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)  # beta is not clipped
             optimizer.step()
             scheduler.step()
             step += 1
@@ -350,15 +444,17 @@ def train(
             prefix_sharing=config.prefix_sharing,
             max_packed_length=config.max_packed_length,
         )
-        train_rewards = torch.tensor(
-            served.score_sequences(
-                [row for record in encoded for row in record.sequences],
-                group_sizes=[len(record.sequences) for record in encoded],
-            )
+        layout = head_layout(config.length_control == "length_head", config.uncertainty_heads)
+        served.heads = layout
+        train_outputs = served.score_outputs(
+            [row for record in encoded for row in record.sequences],
+            group_sizes=[len(record.sequences) for record in encoded],
         )
+        train_rewards = train_outputs[:, 0]
         bias = -float(train_rewards.mean())
         served.bias = bias
-        metrics = metrics_from_scores(eval_records, served.score(eval_records)) if eval_records else None
+        served.head_bias = (-train_outputs.mean(dim=0)).tolist()
+        metrics = metrics_with_uncertainty(served, eval_records) if eval_records else None
         del served  # its bf16 copy of the weights
         train_stats = {
             **stats,
@@ -389,6 +485,9 @@ def train(
             bf16=bf16,
             world_size=distributed.world_size,
             inference_precision=precision,
+            heads=layout,
+            head_bias=(-train_outputs.mean(dim=0)).tolist(),
+            length_control=_length_control_record(config, style, beta, balance),
         )
         final_dir = _write_artifact(final_model, tokenizer, info, Path(out_dir))
         train_stats["wall_seconds"] = round(time.perf_counter() - started, 3)
@@ -409,19 +508,6 @@ def train(
     return result
 
 
-def _to(batch: Batch, device: torch.device) -> Batch:
-    return Batch(
-        rows=batch.rows,
-        winner=batch.winner.to(device),
-        loser=batch.loser.to(device),
-        pair_weight=batch.pair_weight.to(device),
-        margin=batch.margin.to(device),
-        row_weight=batch.row_weight.to(device),
-        prompts=batch.prompts,
-        group_sizes=batch.group_sizes,
-    )
-
-
 def _stop_requested(should_stop: Callable[[], bool] | None, distributed: _Distributed, device: torch.device) -> bool:
     """Rank 0's answer, shared with every rank so they all stop at the same step."""
     wanted = bool(should_stop and distributed.is_main and should_stop())
@@ -430,6 +516,17 @@ def _stop_requested(should_stop: Callable[[], bool] | None, distributed: _Distri
     flag = torch.tensor([1.0 if wanted else 0.0], device=device)
     dist.all_reduce(flag, op=dist.ReduceOp.MAX)
     return bool(flag.item())
+
+
+def _length_control_record(
+    config: TrainConfig, style: StyleScaler | None, beta: torch.Tensor | None, balance: tuple[float, float] | None
+) -> dict[str, Any]:
+    record: dict[str, Any] = {"length_control": config.length_control}
+    if style is not None:
+        record["style"] = {**style.to_dict(), "beta": beta.detach().cpu().tolist() if beta is not None else None}
+    if balance is not None:
+        record["length_balance"] = {"longer_won": balance[0], "shorter_won": balance[1]}
+    return record
 
 
 def _device_name(device: torch.device) -> str:
@@ -478,6 +575,9 @@ def _artifact_info(
     bf16: bool,
     world_size: int,
     inference_precision: Precision,
+    heads: dict[str, Any],
+    head_bias: list[float],
+    length_control: dict[str, Any],
 ) -> dict[str, Any]:
     return {
         "format": ARTIFACT_FORMAT,
@@ -492,7 +592,12 @@ def _artifact_info(
             "mean_before": -bias,
             "std": float(train_rewards.std()) if len(train_rewards) > 1 else 0.0,
             "completions": len(train_rewards),
+            "head_bias": head_bias,  # per output of the score layer (the uncertainty heads are centred too)
         },
+        "heads": heads,
+        # the length control used and what it fitted: style control's scaler and beta (RewardScorer.load's
+        # include_style adds beta . s back), the balance's weight multipliers
+        **length_control,
         "data": {
             "train": records_summary(train_records),
             "eval": records_summary(eval_records) if eval_records else None,

@@ -101,3 +101,49 @@ def test_bad_data_fails_with_the_line_number(tmp_path):
     assert code == 2
     assert json.loads(lines[-1])["line"] == 2 and "line 2" in stderr
     assert not (tmp_path / "rm").exists()
+
+
+def test_several_weighted_sources_are_mixed_and_recorded_and_only_the_first_is_held_out(tmp_path):
+    from rewardtrain.core.cli import _parser, _training_data
+    from rewardtrain.core.config import TrainConfig
+
+    own, other = tmp_path / "own.jsonl", tmp_path / "other.jsonl"
+    own_records, other_records = make_records(count=10), make_records(count=6, seed=3)
+    other_records.append(own_records[0])  # a prompt both sources rank
+    own.write_text("".join(json.dumps(record.to_json()) + "\n" for record in own_records))
+    other.write_text("".join(json.dumps(record.to_json()) + "\n" for record in other_records))
+    args = _parser().parse_args(
+        [
+            "train",
+            "--data",
+            str(own),
+            "--data",
+            f"{other}:0.25",
+            "--out",
+            str(tmp_path / "rm"),
+            "--eval-fraction",
+            "0.5",
+        ]
+    )
+    config = TrainConfig(eval_fraction=args.eval_fraction)
+
+    train_records, eval_records, manifest = _training_data(args, config)
+
+    held_out = {record.prompt_key() for record in eval_records}
+    assert len(held_out) == 5 and not held_out & {record.prompt_key() for record in train_records}
+    sources = manifest["train_sources"]
+    assert [source["weight"] for source in sources] == [1.0, 0.25]
+    assert sources[1]["path"] == str(other) and sources[1]["sha256"]
+    dropped = sources[1]["dropped_held_out_prompts"]
+    assert dropped == (1 if own_records[0].prompt_key() in held_out else 0)
+    assert sources[1]["records"] == 7 - dropped
+    assert sorted({record.weight for record in train_records}) == [0.25, 1.0]
+    assert manifest["train"] == sources[0]
+
+
+def test_a_bad_source_weight_is_refused(tmp_path):
+    data = tmp_path / "r.jsonl"
+    data.write_text(json.dumps(make_records(count=1)[0].to_json()) + "\n")
+    code, lines, stderr = run_cli("train", "--data", f"{data}:-1", "--out", str(tmp_path / "rm"))
+    assert code == 2 and "weight" in json.loads(lines[-1])["error"]
+    assert not (tmp_path / "rm").exists()
