@@ -74,6 +74,7 @@ BENCHES = [
         ("--layers", "1", "--max-length", "256", "--steps", "2", "--trl-steps", "1"),
         r"^tokens per epoch|^TRL",
     ),
+    Bench("reliability_weighting", ("--labels-only", "--seeds", "0,1"), r"^\{\"summary"),
     Bench("length_probe", ("--folds", "2", "--max-length", "128", "--epochs", "5", "--limit", "60"), r"^\{"),
 ]
 

@@ -218,6 +218,7 @@ CELERY_TASK_ROUTES = {
     "rewardtrain.tasks.training_run_execute": {"queue": "training"},
     # Scores every prompt still wanting rankings with the model: the GPU worker where there is one.
     "rewardtrain.tasks.acquisition_scores_refresh": {"queue": "training"},
+    "rewardtrain.tasks.completion_scores_refresh": {"queue": "training"},  # loads a model: where training runs
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE

@@ -64,3 +64,14 @@ def acquisition_scores_refresh(project_id: int) -> dict:
 def acquisition_priorities_apply(project_id: int) -> int:
     """After a change of strategy: re-order the queue from the stored figures (no model needed)."""
     return acquisition.acquisition_priorities_apply(project_id=project_id)
+
+
+# --- quality control (issue 15) -------------------------------------------------------------------
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def completion_scores_refresh(version_id: int) -> int:
+    """Score the ranked completions with a just-activated version (model agreement reads them)."""
+    from rewardtrain.services.quality import completion_scores_refresh as refresh
+
+    return refresh(version_id=version_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.core.paginator import Paginator
 from django.db.models import Count, F, Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from annotate.forms import PromptFilterForm
@@ -21,7 +21,8 @@ from rewardtrain.selectors import (
     ranking_facts_for_project,
 )
 from rewardtrain.services.agreement import project_agreement, prompt_report
-from rewardtrain.services.quality import annotator_quality
+from rewardtrain.services.lineage import project_lineage
+from rewardtrain.services.quality import annotator_quality, annotator_quality_evidence
 
 PROMPTS_PER_PAGE = 25
 ALL_PROMPTS = 10**9  # project_agreement's prompt_limit when every prompt's agreement is wanted
@@ -62,7 +63,33 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "plots": plots,
             "length_report": length_report_for_project(project_id=project.pk),
             "acquisition": acquisition_overview(project=project),
+            "lineage": project_lineage(project=project),
         },
+    )
+
+
+def order_text(order: list[list[int]] | None, numbers: dict[int, int]) -> str:
+    """An order of completion ids as the page writes it: "2 > 1 = 3 > 4" (numbers as listed)."""
+    if not order:
+        return ""
+    return " > ".join(" = ".join(str(numbers.get(completion, "?")) for completion in group) for group in order)
+
+
+@staff_required
+def annotator_evidence(request: HttpRequest, project_id: int, annotator_id: int) -> HttpResponse:
+    """One annotator's quality figures and their rankings next to the consensus of the others (and gold)."""
+    project = get_object_or_404(Project, pk=project_id)
+    quality = next((row for row in annotator_quality(project=project) if row.annotator_id == annotator_id), None)
+    if quality is None:
+        raise Http404("This person has no tasks in this project.")
+    evidence = annotator_quality_evidence(project=project, annotator_id=annotator_id)
+    for item in evidence:
+        numbers = {completion["id"]: index for index, completion in enumerate(item["completions"], start=1)}
+        item["order_text"] = order_text(item["order"], numbers)
+        item["consensus_text"] = order_text(item["consensus_of_others"], numbers)
+        item["gold_text"] = order_text(item["gold_order"], numbers)
+    return render(
+        request, "rewardtrain/annotator_quality.html", {"project": project, "quality": quality, "evidence": evidence}
     )
 
 

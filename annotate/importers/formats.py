@@ -21,7 +21,7 @@ import re
 from typing import Any, NamedTuple
 
 CONTEXT_ROLES = ("user", "assistant", "system")
-PROMPT_FIELDS = ("id", "prompt", "context", "completions", "metadata")
+PROMPT_FIELDS = ("id", "prompt", "context", "completions", "metadata", "gold")
 COMPLETION_FIELDS = ("text", "model", "id", "metadata")
 MAX_ID_CHARS = 200  # Prompt.external_id / Completion.external_id max_length
 CONTENT_ID_PREFIX = "sha256:"
@@ -61,6 +61,8 @@ class PromptRow(NamedTuple):
     completions: list[CompletionRow]
     # Groups of completion positions, best first, when the source ranked them; else None.
     order: list[list[int]] | None = None
+    # The reference (gold) ranking staff give, as groups of completion positions, best first; else None.
+    gold: list[list[int]] | None = None
 
 
 # --- field checks shared by every format ------------------------------------------------
@@ -181,7 +183,8 @@ def prompt_record_parse(record: Any, *, max_chars: int) -> PromptRow:
         [completion_parse(item, index, max_chars) for index, item in enumerate(raw_completions)]
     )
     external_id = id_check(record.get("id"), "id") or content_id(text, context, completions)
-    return PromptRow(text, context, external_id, metadata_check(record.get("metadata"), "metadata"), completions)
+    metadata = metadata_check(record.get("metadata"), "metadata")
+    return PromptRow(text, context, external_id, metadata, completions, gold=record.get("gold"))
 
 
 def completion_parse(item: Any, index: int, max_chars: int) -> CompletionRow:

@@ -421,6 +421,12 @@ def row_check(row: PromptRow, *, k_min: int, k_max: int) -> None:
             order_validate(order=row.order, completion_ids=list(range(k)), allow_ties=True)
         except ValidationError as error:
             raise RecordError("rank", "; ".join(error.messages)) from None
+    if row.gold is not None:
+        # Positions of the record's completions, 0 = first listed; every one once, ties allowed.
+        try:
+            order_validate(order=row.gold, completion_ids=list(range(k)), allow_ties=True)
+        except ValidationError as error:
+            raise RecordError("gold", "; ".join(error.messages)) from None
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -494,6 +500,9 @@ def rows_write(
         offset += len(row.completions)
         if row.order is not None:
             ranked.append((prompt_id, ids, [[ids[position] for position in group] for group in row.order]))
+        if row.gold is not None:  # gold prompts are few: one update each
+            gold = [[ids[position] for position in group] for group in row.gold]
+            Prompt.objects.filter(pk=prompt_id).update(gold_order=gold)
     if ranked:
         rankings_write(ranked=ranked, annotator=annotator, result=result)
 

@@ -6,7 +6,8 @@
 
 Query parameters are the options of ``rewardtrain.services.export.ExportOptions``: ``format``
 (trl, rankings, consensus, csv, parquet), ``pairs``, ``ties``, ``margin``, ``since``, ``until``,
-``annotators`` (comma-separated usernames), ``min_agreement``, ``split``, ``test_fraction``, ``seed``.
+``annotators`` (comma-separated usernames), ``min_agreement``, ``split``, ``test_fraction``, ``seed``,
+``weighting`` (none, reliability).
 The options go back in the ``X-Export-Options`` header; ``meta=1`` answers the metadata JSON (with
 the counts, which takes one pass over the data) instead of the data.
 """
@@ -17,7 +18,7 @@ import json
 import os
 import tempfile
 
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
@@ -37,6 +38,7 @@ from rewardtrain.services.export import (
     export_stats_with_lengths,
     export_stream,
 )
+from rewardtrain.services.lineage import lineage_export_lines, lineage_export_metadata, model_version_for_export
 
 
 class IgnoreFormatParameter(BaseContentNegotiation):
@@ -67,12 +69,22 @@ class ProjectExportApi(APIView):
             OpenApiParameter("split", OpenApiTypes.STR, enum=["all", "train", "test"]),
             OpenApiParameter("test_fraction", OpenApiTypes.FLOAT),
             OpenApiParameter("seed", OpenApiTypes.INT),
+            OpenApiParameter(
+                "weighting", OpenApiTypes.STR, enum=["none", "reliability"],
+                description="reliability: a weight per ranking from its annotator's reliability",
+            ),
+            OpenApiParameter(
+                "model_version", OpenApiTypes.INT,
+                description="The records this version was trained on, byte for byte (split: all, train, test)",
+            ),
             OpenApiParameter("meta", OpenApiTypes.BOOL, description="Answer the metadata JSON instead of the data"),
         ],
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
     )
     def get(self, request: Request, project_id: int):
         project = project_for_request(request, project_id)
+        if request.query_params.get("model_version") not in (None, ""):
+            return self.model_version_export(request, project)
         options = ExportOptions.from_mapping(request.query_params)
         if request.query_params.get("meta") in ("1", "true", "yes"):
             stats = export_stats_with_lengths(project=project)
@@ -100,4 +112,19 @@ class ProjectExportApi(APIView):
             )
             response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["X-Export-Options"] = json.dumps(options.to_dict())
+        return response
+
+    def model_version_export(self, request: Request, project):
+        """The records a model version was trained on (checked against its hashes before a byte goes out)."""
+        version = model_version_for_export(project=project, number=request.query_params["model_version"])
+        split = request.query_params.get("split") or "all"
+        split = {"test": "eval"}.get(split, split)
+        lines = lineage_export_lines(version=version, split=split)
+        meta = lineage_export_metadata(version=version, split=split, lines=len(lines))
+        if request.query_params.get("meta") in ("1", "true", "yes"):
+            return Response(meta)
+        response = HttpResponse("".join(lines).encode(), content_type=CONTENT_TYPES["rankings"])
+        filename = f"project-{project.pk}-v{version.version}-{split}.jsonl"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["X-Export-Sha256"] = meta["sha256"] or ""
         return response

@@ -44,6 +44,7 @@ class EncodedRecord:
 
     sequences: list[EncodedSequence]
     comparisons: list[Comparison]  # winner/loser index into ``sequences``
+    weight: float = 1.0  # the record's weight, rescaled so the training set's weights average 1
     style: list[list[float]] | None = None  # standardised style features of each sequence (length control)
     pair_scale: list[float] | None = None  # a weight multiplier per comparison (length-balanced weighting)
     bootstrap: list[list[float]] | None = None  # per comparison, its weight in each uncertainty head's resample
@@ -179,14 +180,14 @@ class Collator:
                     if record.style:
                         style.extend((record.style[pair.winner], record.style[pair.loser]))
             scale = record.pair_scale or [1.0] * len(pairs)
-            pair_weight.extend(factor / (len(pairs) * prompts) for factor in scale)
+            pair_weight.extend(record.weight * factor / (len(pairs) * prompts) for factor in scale)
             bootstrap.extend(record.bootstrap or [])
             row_weight.extend([1.0 / ((len(rows) - first_row) * prompts)] * (len(rows) - first_row))
             margin.extend(
                 pair.margin + (self.rank_margin * (pair.rank_gap - 1) if self.margin_by_rank_gap else 0.0)
                 for pair in pairs
             )
-        if self.pair_weighting == "pair":  # every pair alike, as a pairwise trainer weighs them
+        if self.pair_weighting == "pair":  # every pair alike (times its record's weight), as pairwise trainers do
             pair_weight = [factor / len(pair_weight) for factor in _pair_scales(records)]
         return Batch(
             rows=rows,
@@ -205,7 +206,12 @@ class Collator:
 
 
 def _pair_scales(records: list[EncodedRecord]) -> list[float]:
-    return [factor for record in records for factor in (record.pair_scale or [1.0] * len(record.comparisons))]
+    """Each pair's weight multiplier: its record's weight times its own scale (length balance)."""
+    return [
+        record.weight * factor
+        for record in records
+        for factor in (record.pair_scale or [1.0] * len(record.comparisons))
+    ]
 
 
 def make_batches(

@@ -89,7 +89,9 @@ class RankedRecord:
     context: list[dict[str, str]] = field(default_factory=list)  # [{"role": "user"|"assistant"|"system", "text"}]
     pairs: list[tuple[int, int, float]] | None = None  # (winner, loser, margin); used instead of order when set
     id: str | None = None
-    weight: float = 1.0  # multiplies the record's pair weights in training (sources mixed with weights)
+    # How much the record counts in the loss beside the others (e.g. its annotator's reliability); the
+    # trainer rescales the weights so they average 1, so only their ratios matter. 0 = ignored.
+    weight: float = 1.0
 
     def validate(self, *, line: int | None = None, path: str | None = None) -> None:
         """Raise DataError unless the record can be trained on."""
@@ -99,6 +101,13 @@ class RankedRecord:
 
         if not isinstance(self.prompt, str):
             fail("'prompt' must be a string")
+        if (
+            isinstance(self.weight, bool)
+            or not isinstance(self.weight, int | float)
+            or not math.isfinite(self.weight)
+            or self.weight < 0
+        ):
+            fail(f"'weight' must be a finite number >= 0, got {self.weight!r}")
         if len(self.completions) < 2:
             fail(f"a group needs at least 2 completions, got {len(self.completions)}")
         if not all(isinstance(text, str) for text in self.completions):
@@ -169,6 +178,8 @@ class RankedRecord:
             out["order"] = self.order
         if self.id is not None:
             out["id"] = self.id
+        if self.weight != 1.0:
+            out["weight"] = self.weight
         return out
 
 
@@ -282,6 +293,7 @@ def _ranking_record(number: int, obj: dict[str, Any], path: str) -> RankedRecord
         context=context_turns(obj.get("context"), number, path),
         pairs=pairs,
         id=None if obj.get("id") is None else str(obj["id"]),
+        weight=obj.get("weight", 1.0),
     )
     record.validate(line=number, path=path)
     return record

@@ -133,11 +133,17 @@ def encode_records(
 ) -> list[EncodedRecord]:
     """Tokenize each record's ranked completions once; records without a strict preference are skipped.
 
+    Record weights are rescaled to average 1 over the records kept, so weighting changes how the loss is
+    shared between records, not its scale (nor the learning rate's effect). All-zero weights are refused.
     ``style``: attach each completion's standardised style features. ``balance``: the weight multipliers of
-    pairs the longer reply won and of pairs the shorter one won (:func:`length_balance`); a record's own
-    ``weight`` (its source's, when sources are mixed) multiplies its pairs' weights too. ``bootstrap_heads``:
+    pairs the longer reply won and of pairs the shorter one won (:func:`length_balance`). ``bootstrap_heads``:
     give each pair a Poisson(1) weight per uncertainty head, drawn once from ``seed`` (a fixed resample).
     """
+    kept = [record for record in records if record.ranked_indices()]
+    total_weight = sum(record.weight for record in kept)
+    if kept and total_weight <= 0:
+        raise DataError("every training record has weight 0: nothing would be learned")
+    scale = len(kept) / total_weight if kept else 1.0
     rng = random.Random(seed * 7919 + 17)
     encoded = []
     for record in records:
@@ -148,13 +154,11 @@ def encode_records(
         sequences = encoder.encode(record.context, record.prompt, [record.completions[i] for i in ranked])
         pairs = record.comparisons()
         comparisons = [pair._replace(winner=position[pair.winner], loser=position[pair.loser]) for pair in pairs]
-        item = EncodedRecord(sequences, comparisons)
+        item = EncodedRecord(sequences, comparisons, record.weight * scale)
         if style is not None:
             item.style = [style.transform(style_features(record.completions[i])) for i in ranked]
-        if balance is not None or record.weight != 1.0:
-            item.pair_scale = [
-                record.weight * (_balance_factor(record, pair, balance) if balance else 1.0) for pair in pairs
-            ]
+        if balance is not None:
+            item.pair_scale = [_balance_factor(record, pair, balance) for pair in pairs]
         if bootstrap_heads:
             item.bootstrap = [[float(_poisson_one(rng)) for _ in range(bootstrap_heads)] for _ in pairs]
         encoded.append(item)

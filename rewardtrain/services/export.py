@@ -22,6 +22,11 @@ Formats (``ExportOptions.format``):
 - ``csv`` and ``parquet``: one row per comparison with ids, rank gap, weight, tie flag, time, split and
   the texts. Parquet is written in row groups to a file (it cannot be produced as a stream).
 
+With ``weighting="reliability"`` each ranking counts by its annotator's reliability
+(``rewardtrain.services.quality.annotator_reliability``): ``trl`` and ``rankings`` lines get a ``"weight"``
+(the reliability, 0..1; ``rewardtrain.core.data`` reads it from a rankings file), and the ``weight``
+column of ``csv``/``parquet`` becomes 1/C(K,2) times it. ``consensus`` is not weighted.
+
 Options: pair scheme (``all``, ``adjacent`` = neighbouring groups only, ``best_vs_rest`` = the top
 group against the others), ties kept or dropped, a date range, annotators (usernames), a minimum
 per-annotator agreement (annotators with no overlap to measure are left out by it), and a
@@ -64,6 +69,7 @@ from rewardtrain.services.agreement import agreement_report, consensus_order, pr
 
 FORMATS = ("trl", "rankings", "consensus", "csv", "parquet")
 PAIR_SCHEMES = ("all", "adjacent", "best_vs_rest")
+WEIGHTINGS = ("none", "reliability")
 SPLITS = ("all", "train", "test")
 CONTENT_TYPES = {
     "trl": "application/x-ndjson",
@@ -95,6 +101,7 @@ class ExportOptions:
     split: str = "all"  # all | train | test
     test_fraction: float = 0.0
     seed: int = 0
+    weighting: str = "none"  # none | reliability: weigh each ranking by its annotator's reliability
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ExportOptions:
@@ -154,6 +161,7 @@ class ExportOptions:
             split=text("split", "all", SPLITS),
             test_fraction=number("test_fraction", 0.0, 0, 1) or 0.0,
             seed=int(seed or 0),
+            weighting=text("weighting", "none", WEIGHTINGS),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -234,6 +242,15 @@ class _Selection:
                 if stats["agreement"] is not None and stats["agreement"] >= options.min_agreement
             }
             self.annotator_ids = agreeing if self.annotator_ids is None else self.annotator_ids & agreeing
+        self.weights: dict[int, float] | None = None
+        if options.weighting == "reliability":
+            from rewardtrain.services.quality import annotator_reliability
+
+            self.weights = annotator_reliability(project=project)
+
+    def weight_of(self, annotator_id: int) -> float:
+        """The annotator's reliability weight (1 without weighting, or for someone never measured)."""
+        return 1.0 if self.weights is None else self.weights.get(annotator_id, 1.0)
 
     def side(self, prompt_id: int) -> str:
         return prompt_side(prompt_id, seed=self.options.seed, test_fraction=self.options.test_fraction)
@@ -277,7 +294,7 @@ def _comparison_rows(selection: _Selection, stats: ExportStats, chunk_size: int)
         .values_list(
             "id", "ranking_id", "prompt_id", "annotator__username", "chosen_id", "rejected_id", "chosen_rank",
             "rank_gap", "weight", "is_tie", "submitted_at", "prompt__text", "context_text", "chosen__text",
-            "rejected__text",
+            "rejected__text", "annotator_id",
         )
     )  # fmt: skip
     last_prompt_id, last_prompt, last_side = None, "", "train"
@@ -333,6 +350,8 @@ def _trl_lines(selection: _Selection, stats: ExportStats, chunk_size: int) -> It
             line += ', "tie": true' if row[9] else ', "tie": false'
         if labels_split:
             line += f', "split": "{side}"'
+        if selection.weights is not None:
+            line += f', "weight": {selection.weight_of(row[15])!r}'
         yield line + "}\n"
 
 
@@ -341,7 +360,8 @@ def _csv_lines(selection: _Selection, stats: ExportStats, chunk_size: int) -> It
     writer = csv.writer(buffer)
     writer.writerow(COMPARISON_COLUMNS)
     for index, (row, side, prompt) in enumerate(_comparison_rows(selection, stats, chunk_size)):
-        writer.writerow([*row[:9], int(row[9]), row[10].isoformat(), side, prompt, row[13], row[14]])
+        weight = row[8] * selection.weight_of(row[15])
+        writer.writerow([*row[:8], weight, int(row[9]), row[10].isoformat(), side, prompt, row[13], row[14]])
         if index % 200 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -443,6 +463,8 @@ def _rankings_lines(selection: _Selection, stats: ExportStats, chunk_size: int) 
             )
             if selection.labels_split:
                 record["split"] = side
+            if selection.weights is not None:
+                record["weight"] = selection.weight_of(ranking["annotator_id"])
             stats.count(prompt_id=prompt["id"], ranking_id=ranking["id"], side=side)
             _measure_completions(stats, record)
             yield dumps(record) + "\n"
@@ -510,7 +532,9 @@ def export_parquet(
                 column.clear()
 
         for row, side, prompt in _comparison_rows(selection, stats, chunk_size):
-            for column, value in zip(columns, (*row[:11], side, prompt, row[13], row[14]), strict=True):
+            weight = row[8] * selection.weight_of(row[15])
+            values = (*row[:8], weight, row[9], row[10], side, prompt, row[13], row[14])
+            for column, value in zip(columns, values, strict=True):
                 column.append(value)
             if len(columns[0]) >= _ROWS_PER_PARQUET_GROUP:
                 flush()
@@ -537,6 +561,14 @@ def export_metadata(
     }
     if options.format in ("rankings", "consensus"):
         meta["note"] = "pair scheme and ties do not apply: records keep whole orders, tie groups included"
+    if options.weighting == "reliability":
+        meta["weighting"] = {
+            "by": "annotator reliability: mean leave-one-out consensus tau clipped to [0, 1], over the largest",
+            "where": "consensus: not applied" if options.format == "consensus" else (
+                "weight column = 1/C(K,2) x reliability" if options.format in ("csv", "parquet")
+                else "weight field = the ranking's annotator's reliability"
+            ),
+        }
     if options.format == "trl":
         meta["prompt_rendering"] = "context turns as 'Role: text\\n\\n', then 'User: <prompt>\\n\\nAssistant: '"
     if stats is not None:

@@ -90,6 +90,12 @@ def quality_thresholds(project: Project) -> dict[str, Any]:
     }
 
 
+def annotator_reliability(*, project: Project) -> dict[int, float]:
+    """Annotator id -> the weight of their rankings under reliability weighting (exports, training)."""
+    report = project_agreement(project_id=project.pk, prompt_limit=0)
+    return reliability_weights({stats["id"]: stats["mean_tau"] for stats in report["annotators"]})
+
+
 def annotator_quality(*, project: Project) -> list[AnnotatorQuality]:
     """Every annotator of ``project`` with their figures and flags, by username."""
     report = project_agreement(project_id=project.pk, prompt_limit=0)
@@ -150,12 +156,13 @@ def annotator_quality(*, project: Project) -> list[AnnotatorQuality]:
         quality.model_agreement = agreed / compared if compared else None
         quality.model_rankings = measured
 
-    weights = reliability_weights({annotator_id: quality.consensus_tau for annotator_id, quality in rows.items()})
+    weights = annotator_reliability(project=project)
+    unmeasured = statistics.median(weights.values()) if weights else 1.0  # members who never ranked
     names = dict(get_user_model().objects.filter(pk__in=rows).values_list("pk", "username"))
     for annotator_id, quality in rows.items():
         quality.username = names.get(annotator_id, str(annotator_id))
         quality.is_member = annotator_id in members
-        quality.reliability = weights[annotator_id]
+        quality.reliability = weights.get(annotator_id, unmeasured)
         quality.flag_reasons = _flag_reasons(quality, project)
         quality.flagged = bool(quality.flag_reasons)
     return sorted(rows.values(), key=lambda quality: (quality.username, quality.annotator_id))
@@ -237,3 +244,82 @@ def annotator_quality_evidence(
 def flagged_annotators(*, project: Project) -> list[AnnotatorQuality]:
     """The flagged ones only (the project page's warning box)."""
     return [quality for quality in annotator_quality(project=project) if quality.flagged]
+
+
+# --- the active model's scores, for model agreement -----------------------------------------------
+
+
+def completion_scores_refresh(*, version_id: int, batch_prompts: int = 200) -> int:
+    """Score every ranked completion of the version's project with the version and store the rewards.
+
+    Runs on the training queue after an activation (``completion_scores_dispatch``); returns how many
+    completions were scored. Scores already stored for the version are replaced.
+    """
+    from django.conf import settings
+    from django.db import transaction
+
+    from rewardtrain.core.data import RankedRecord
+    from rewardtrain.core.scoring import RewardScorer
+    from rewardtrain.models import CompletionScore, ModelVersion
+
+    version = ModelVersion.objects.filter(pk=version_id).first()
+    if version is None:
+        return 0
+    scorer = RewardScorer.load(version.artifact_path, device=settings.SCORING_DEVICE)
+    ranked = Prompt.objects.filter(project_id=version.project_id, ranking_count__gt=0).order_by("id")
+    prompt_ids = list(ranked.values_list("id", flat=True))
+    rows: list[CompletionScore] = []
+    for start in range(0, len(prompt_ids), batch_prompts):
+        batch = prompt_ids[start : start + batch_prompts]
+        prompts = {row[0]: row for row in Prompt.objects.filter(pk__in=batch).values_list("id", "text", "context")}
+        completions: dict[int, list[tuple[int, str]]] = defaultdict(list)
+        for prompt_id, completion_id, text in (
+            Completion.objects.filter(prompt_id__in=batch).order_by("prompt_id", "position", "id")
+            .values_list("prompt_id", "id", "text")
+        ):
+            completions[prompt_id].append((completion_id, text))
+        scored = [prompt_id for prompt_id in batch if len(completions[prompt_id]) >= 2]
+        items = [
+            RankedRecord(prompt=prompts[prompt_id][1], context=list(prompts[prompt_id][2] or []),
+                         completions=[text for _, text in completions[prompt_id]])
+            for prompt_id in scored
+        ]
+        for prompt_id, rewards in zip(scored, scorer.score(items), strict=True):
+            rows.extend(
+                CompletionScore(version_id=version.pk, completion_id=completion_id, score=float(reward))
+                for (completion_id, _), reward in zip(completions[prompt_id], rewards, strict=True)
+            )
+    with transaction.atomic():
+        CompletionScore.objects.filter(version_id=version.pk).delete()
+        CompletionScore.objects.bulk_create(rows, batch_size=5000)
+    return len(rows)
+
+
+def completion_scores_dispatch(*, version_id: int) -> None:
+    """After an activation: have the version's scores computed where training runs (as TRAINING_DISPATCH
+    says: on the training queue, in this process, or by the worker's minute tick in poll mode)."""
+    from django.conf import settings
+
+    mode = settings.TRAINING_DISPATCH
+    if mode == "poll":
+        return  # training_worker_tick -> completion_scores_refresh_pending
+    if mode == "inline":
+        completion_scores_refresh(version_id=version_id)
+        return
+    from rewardtrain.tasks import completion_scores_refresh as refresh_task
+
+    refresh_task.delay(version_id)
+
+
+def completion_scores_refresh_pending() -> list[int]:
+    """Score the active versions that have no stored scores yet (the poll-mode worker's tick)."""
+    from rewardtrain.models import CompletionScore, ModelVersion
+
+    pending = ModelVersion.objects.filter(is_active=True).exclude(
+        pk__in=CompletionScore.objects.values("version_id")
+    ).values_list("pk", flat=True)
+    refreshed = []
+    for version_id in pending:
+        completion_scores_refresh(version_id=version_id)
+        refreshed.append(version_id)
+    return refreshed

@@ -148,6 +148,10 @@ def _switch(*, project_id: int, to: ModelVersion, reason: str, user=None, note: 
         is_active=False, pinned=False
     )
     ModelVersion.objects.filter(pk=to.pk).update(is_active=True, pinned=pinned)
+    from rewardtrain.services.quality import completion_scores_dispatch
+
+    # Model agreement (annotator quality) reads the active version's scores of the ranked completions.
+    transaction.on_commit(lambda: completion_scores_dispatch(version_id=to.pk))
     ModelActivation.objects.create(
         project_id=project_id,
         version=to,

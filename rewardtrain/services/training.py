@@ -20,7 +20,10 @@ A run's life, and who moves it along::
    if the run is still ``running`` (a reaped run registers nothing). The reaper deletes leftovers.
 5. **Data.** A run trains on the project's rankings with ``id <= ranking_watermark`` (fixed when it
    is queued); each ranking is one record, so several rankings of one prompt stay separate records,
-   while the train/eval split is by prompt (``split_by_prompt``, seeded by the config's seed).
+   while the train/eval split is by prompt (``split_by_prompt``, seeded by the config's seed). With
+   reliability weighting each record weighs its annotator's reliability. What it trained on is
+   recorded in ``data["lineage"]`` (``rewardtrain.services.lineage``): the ranking ids, their content
+   hash, counts per source and the weights, so ``export --model-version`` gives back the same bytes.
 
 Example::
 
@@ -39,7 +42,7 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -107,13 +110,17 @@ def training_run_start(
     ranking_watermark: int | None = None,
     retry_of: TrainingRun | None = None,
     dispatch: bool = True,
+    weighting: str | None = None,
 ) -> TrainingRun:
     """Queue a run of ``project`` on its rankings so far, and dispatch it after commit (unless the
     caller executes it itself: ``dispatch=False``).
 
-    Raises TrainingRunConflict when the project already has a queued or running run, and
-    ValidationError when the project has no rankings or the overrides are bad.
+    ``weighting`` ("none" or "reliability": each ranking weighs its annotator's reliability) defaults
+    to the project's ``reliability_weighting``. Raises TrainingRunConflict when the project already has a
+    queued or running run, and ValidationError when the project has no rankings or the overrides are bad.
     """
+    if weighting not in (None, "none", "reliability"):
+        raise ValidationError({"weighting": f"must be none or reliability, got {weighting!r}"})
     if config is None:
         config = training_config_build(project=project, overrides=overrides)
     with transaction.atomic():
@@ -135,6 +142,7 @@ def training_run_start(
                     config=config,
                     ranking_watermark=ranking_watermark,
                     retry_of=retry_of,
+                    data={"weighting": weighting or ("reliability" if project.reliability_weighting else "none")},
                 )
         except IntegrityError as error:  # the partial unique index: another start won the race
             raise TrainingRunConflict("project already has a queued or running training run") from error
@@ -177,6 +185,7 @@ def training_run_retry(*, run: TrainingRun, requested_by=None) -> TrainingRun:
         requested_by=requested_by,
         config=run.config,
         ranking_watermark=run.ranking_watermark,
+        weighting=run.data.get("weighting"),
         trigger=TrainingRun.Trigger.RETRY,
         retry_of=run,
     )
@@ -200,19 +209,27 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
 # --- data -----------------------------------------------------------------------------------------
 
 
-def ranked_records(*, project: Project, up_to_ranking_id: int) -> Iterator[tuple[int, Any]]:
-    """(prompt id, RankedRecord) for each ranking of ``project`` with id <= ``up_to_ranking_id``.
+def ranked_records(
+    *,
+    project: Project,
+    up_to_ranking_id: int | None = None,
+    ranking_ids: Collection[int] | None = None,
+    weights: Mapping[int, float] | None = None,
+) -> Iterator[tuple[int, Any]]:
+    """(prompt id, RankedRecord) for each ranking of ``project`` with id <= ``up_to_ranking_id`` (or with
+    an id in ``ranking_ids``), in id order.
 
     Completions are listed in their imported position; ``order`` holds indices into that list,
-    tie groups kept as groups. Read in chunks so memory stays flat on big projects.
+    tie groups kept as groups. ``weights`` (annotator id -> weight) sets each record's weight;
+    annotators it does not name weigh 1. Read in chunks so memory stays flat on big projects.
     """
     from rewardtrain.core.data import RankedRecord
 
-    rankings = (
-        Ranking.objects.filter(prompt__project=project, id__lte=up_to_ranking_id)
-        .select_related("prompt")
-        .order_by("id")
-    )
+    rankings = Ranking.objects.filter(prompt__project=project).select_related("prompt").order_by("id")
+    if up_to_ranking_id is not None:
+        rankings = rankings.filter(id__lte=up_to_ranking_id)
+    if ranking_ids is not None:
+        rankings = rankings.filter(id__in=list(ranking_ids))
     batch: list[Ranking] = []
 
     def flush() -> Iterator[tuple[int, Any]]:
@@ -233,6 +250,7 @@ def ranked_records(*, project: Project, up_to_ranking_id: int) -> Iterator[tuple
                 completions=[completions[completion_id].text for completion_id in ranked],
                 order=[[index[completion_id] for completion_id in group] for group in ranking.order],
                 id=f"ranking-{ranking.pk}",
+                weight=1.0 if weights is None else weights.get(ranking.annotator_id, 1.0),
             )
 
     for ranking in rankings.iterator(chunk_size=500):
@@ -393,14 +411,22 @@ def _execute_claimed(run: TrainingRun, on_progress: Callable[[dict[str, Any]], N
     from rewardtrain.core.config import TrainConfig
     from rewardtrain.core.model import resolve_device
     from rewardtrain.core.train import train
+    from rewardtrain.services.lineage import dataset_lineage
+    from rewardtrain.services.quality import annotator_reliability
     from rewardtrain.services.registry import model_version_register
 
     config = TrainConfig.from_dict(run.config)
-    pairs = list(ranked_records(project=run.project, up_to_ranking_id=run.ranking_watermark or 0))
+    weighting = run.data.get("weighting", "none")
+    weights = annotator_reliability(project=run.project) if weighting == "reliability" else None
+    pairs = list(ranked_records(project=run.project, up_to_ranking_id=run.ranking_watermark or 0, weights=weights))
     records = [record for _, record in pairs]
     train_records, eval_records = split_records(records, eval_fraction=config.eval_fraction, seed=config.seed)
     eval_prompt_ids = sorted({prompt_id for prompt_id, record in pairs if record in eval_records})
     data = {
+        "weighting": weighting,
+        "lineage": dataset_lineage(
+            records=records, train_records=train_records, eval_records=eval_records, weights=weights
+        ),
         "ranking_watermark": run.ranking_watermark,
         "rankings": len(records),
         "prompts": len({prompt_id for prompt_id, _ in pairs}),
@@ -501,8 +527,14 @@ def training_schedule_check(*, now: datetime | None = None) -> list[TrainingRun]
 
 
 def training_worker_tick() -> dict[str, list[int]]:
-    """The minute tick: reap dead runs, then (poll mode) run what is queued. Called by the beat task.
+    """The minute tick: reap dead runs, then (poll mode) run what is queued and score the ranked
+    completions with newly active versions (annotator quality's model agreement). Called by the beat task.
 
     Celery's Django fix-up already closes stale database connections around every task.
     """
-    return {"reaped": training_runs_reap(), "executed": training_runs_dispatch_pending()}
+    from rewardtrain.services.quality import completion_scores_refresh_pending
+
+    reaped = training_runs_reap()
+    executed = training_runs_dispatch_pending()
+    scored = completion_scores_refresh_pending() if settings.TRAINING_DISPATCH == "poll" else []
+    return {"reaped": reaped, "executed": executed, "scored": scored}

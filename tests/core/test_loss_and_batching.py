@@ -50,6 +50,27 @@ def test_pair_weighting_weighs_every_pair_alike_across_prompts():
         TrainConfig(pair_weighting="row")
 
 
+def test_record_weights_scale_their_pairs_in_both_weightings():
+    a, b = docstring_example()
+    a.weight, b.weight = 1.5, 0.5
+    batch = Collator("grouped").collate([a, b])
+    assert batch.pair_weight.tolist() == pytest.approx([1.5 / 6] * 3 + [0.5 / 2])
+    batch = Collator("grouped", pair_weighting="pair").collate([a, b])
+    assert batch.pair_weight.tolist() == pytest.approx([1.5 / 4] * 3 + [0.5 / 4])
+
+
+def test_encoding_rescales_weights_to_average_one_and_refuses_all_zero(tiny_encoder):
+    model, tokenizer, architecture = load_backbone(TrainConfig(model=tiny_encoder, device="cpu"))
+    encoder = SequenceEncoder(tokenizer, architecture=architecture, max_length=32)
+    records = make_records(count=3)
+    for record, weight in zip(records, (0.0, 1.0, 2.0), strict=True):
+        record.weight = weight
+    assert [record.weight for record in encode_records(encoder, records)] == pytest.approx([0.0, 1.0, 2.0])
+    records[1].weight = records[2].weight = 0.0
+    with pytest.raises(ValueError, match="weight 0"):
+        encode_records(encoder, records)
+
+
 def test_chunks_are_length_sorted_and_within_the_token_budget():
     batch = Collator().collate(docstring_example())
     chunks = list(batch.chunks(max_tokens=12, pad_token_id=0))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rewardtrain.core.config import TrainConfig
-from rewardtrain.core.data import split_by_prompt
+from rewardtrain.core.data import DataError, RankedRecord, load_records, split_by_prompt
 from rewardtrain.core.evaluate import evaluate
 from rewardtrain.core.model import resolve_device, resolve_precision, training_attention
 from rewardtrain.core.scoring import RewardScorer
@@ -142,3 +142,36 @@ def test_training_attention_is_eager_on_the_cpu_only():
     assert training_attention("sdpa", torch.device("cpu")) == "sdpa"
     with pytest.raises(ValueError, match="attention must be"):
         TrainConfig(attention="flash")
+
+
+def test_weight_zero_silences_reversed_rankings_that_unweighted_training_learns_from(tiny_encoder, tmp_path):
+    """Half the training records are reversed (a careless annotator): weighted 0 they teach nothing."""
+    clean, held_out = make_records(count=8, seed=1), make_records(count=8, seed=2)
+    reversed_copies = [
+        RankedRecord(prompt=r.prompt, completions=r.completions, order=r.order[::-1], context=r.context, weight=0.0)
+        for r in make_records(count=8, seed=1)
+    ]
+    config = quick_config(tiny_encoder, epochs=6)
+    accuracy = {}
+    for name, weight in (("unweighted", 1.0), ("weighted", 0.0)):
+        for record in reversed_copies:
+            record.weight = weight
+        train(config, clean + reversed_copies, out_dir=tmp_path / name)
+        scorer = RewardScorer.load(tmp_path / name, device=TEST_DEVICE)
+        accuracy[name] = evaluate(scorer, held_out)["pairwise_accuracy"]
+    assert accuracy["weighted"] >= 0.9, accuracy
+    assert accuracy["weighted"] > accuracy["unweighted"] + 0.2, accuracy
+
+
+def test_a_rankings_file_carries_weights_and_refuses_a_bad_one(tmp_path):
+    path = tmp_path / "rankings.jsonl"
+    path.write_text(
+        '{"prompt": "p", "completions": ["a", "b"], "order": [[0], [1]], "weight": 0.25}\n'
+        '{"prompt": "q", "completions": ["a", "b"], "order": [[1], [0]]}\n'
+    )
+    first, second = load_records(path)
+    assert (first.weight, second.weight) == (0.25, 1.0)
+    assert first.to_json()["weight"] == 0.25 and "weight" not in second.to_json()
+    path.write_text('{"prompt": "p", "completions": ["a", "b"], "order": [[0], [1]], "weight": -1}\n')
+    with pytest.raises(DataError, match="line 1: 'weight' must be a finite number >= 0"):
+        load_records(path)

@@ -211,3 +211,47 @@ def test_the_project_form_sets_thresholds_and_an_emptied_one_is_off(admin_user, 
     assert project.quality_min_gold_tau is None and project.gold_rate == 0.0
     response = client.post(f"/projects/{project.pk}/edit/", {**data, "gold_rate": "2"})
     assert response.status_code == 200 and "gold_rate" in response.context["form"].errors
+
+
+# --- reliability weighting in the exports ---------------------------------------------------------
+
+
+def export_text(project, **options) -> str:
+    from rewardtrain.services.export import ExportOptions, export_stream
+
+    chunks = export_stream(project=project, options=ExportOptions.from_mapping(options))
+    return b"".join(chunks).decode()
+
+
+@pytest.mark.django_db
+def test_reliability_weighting_puts_each_annotators_weight_in_every_export(project, ranked):
+    import csv
+    import io
+    import json
+
+    from annotate.models import Ranking
+    from rewardtrain.services.comparisons import comparisons_expand
+
+    comparisons_expand()
+    expected = {"a": 1.0, "b": 0.5, "c": 0.0}
+
+    lines = export_text(project, format="rankings", weighting="reliability").splitlines()
+    records = [json.loads(line) for line in lines]
+    assert {(record["annotator"], record["weight"]) for record in records} == set(expected.items())
+    assert "weight" not in json.loads(export_text(project, format="rankings").splitlines()[0])
+
+    pairs = [json.loads(line) for line in export_text(project, format="trl", weighting="reliability").splitlines()]
+    assert sorted({pair["weight"] for pair in pairs}) == [0.0, 0.5, 1.0]
+    assert sum(pair["weight"] == 0.0 for pair in pairs) == 3 + 6 + 2  # c's strict pairs on P1, P2 and P3
+
+    rows = list(csv.DictReader(io.StringIO(export_text(project, format="csv", weighting="reliability"))))
+    k_of = {ranking.pk: ranking.k for ranking in Ranking.objects.all()}
+    for row in rows:
+        k = k_of[int(row["ranking_id"])]
+        assert float(row["weight"]) == pytest.approx(expected[row["annotator"]] * 2 / (k * (k - 1)))
+
+
+@pytest.mark.django_db
+def test_an_unknown_weighting_is_refused_by_name(admin_client_api, project, ranked):
+    response = admin_client_api.get(f"/api/v1/projects/{project.id}/export?format=trl&weighting=trust")
+    assert response.status_code == 400 and "weighting" in response.json()["detail"]

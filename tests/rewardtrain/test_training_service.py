@@ -10,22 +10,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotate.models import Project
-from rewardtrain.models import ModelVersion, TrainingRun
+from rewardtrain.models import CompletionScore, ModelVersion, TrainingRun
 from rewardtrain.services import training
-from tests.rewardtrain.training_helpers import TINY_CONFIG, add_rankings, build_tiny_encoder, learnable_project
+from tests.rewardtrain.training_helpers import TINY_CONFIG, add_rankings, learnable_project
 
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> str:
-    return str(build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder")))
-
-
-@pytest.fixture(autouse=True)
-def quick_training(settings, tmp_path):
-    settings.ARTIFACT_DIR = tmp_path / "artifacts"
-    settings.TRAINING_DISPATCH = "poll"  # the tests execute runs themselves
-    settings.TRAINING_HEARTBEAT_SECONDS = 0  # no second connection inside the test's transaction
-    settings.TRAINING_PROGRESS_SECONDS = 0
+pytestmark = pytest.mark.usefixtures("quick_training")
 
 
 @pytest.fixture
@@ -202,6 +191,15 @@ def test_daily_retraining_starts_a_day_after_the_last_run_when_anything_new_arri
 
 def test_poll_mode_runs_queued_runs_on_the_worker_tick(learnable):
     run = training.training_run_start(project=learnable, overrides=TINY_CONFIG)
-    assert training.training_worker_tick() == {"reaped": [], "executed": [run.pk]}
+    tick = training.training_worker_tick()
     run.refresh_from_db()
     assert run.state == TrainingRun.State.SUCCEEDED
+    version_id = ModelVersion.objects.get(run=run).pk
+    # The new active version then scores every ranked completion, for the annotators' model agreement.
+    assert tick == {"reaped": [], "executed": [run.pk], "scored": [version_id]}
+    assert CompletionScore.objects.filter(version_id=version_id).count() == 12 * 4
+    from rewardtrain.services.quality import annotator_quality
+
+    [quality] = annotator_quality(project=learnable)
+    assert quality.model_rankings == 12 and quality.model_agreement is not None
+    assert training.training_worker_tick() == {"reaped": [], "executed": [], "scored": []}
