@@ -90,7 +90,7 @@ class Output:
 
 
 def post(port: int, path: str, body: dict, token: str) -> tuple[int, dict, dict]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     headers = {"Host": "127.0.0.1", "Authorization": f"Token {token}", "Content-Type": "application/json"}
     connection.request("POST", path, body=json.dumps(body).encode(), headers=headers)
     response = connection.getresponse()
@@ -134,7 +134,7 @@ def test_serve_rewards_loads_the_model_before_it_listens(database):
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output = Output(server.stdout)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300
         while not any("Serving rewards at" in line for line in output.lines):
             assert time.monotonic() < deadline and server.poll() is None, "".join(output.lines)[-3000:]
             time.sleep(0.1)
@@ -158,7 +158,7 @@ def test_every_worker_is_warm_before_its_first_request_and_loads_an_activation_f
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output = Output(server.stdout)
     try:
-        workers = output.wait_loaded(1, workers=2, timeout=120)  # before any request was sent
+        workers = output.wait_loaded(1, workers=2, timeout=300)  # before any request was sent
         score = f"/api/v1/projects/{project_id}/score"
         items = {"items": [{"prompt": "w1 w2", "completions": ["great great", "awful awful"]}]}
         for _ in range(4):  # whichever worker answers, it is warm and says which version answered
@@ -168,7 +168,7 @@ def test_every_worker_is_warm_before_its_first_request_and_loads_an_activation_f
         assert output.loaded(1) == workers  # nobody loaded anything on request
 
         manage(env, "shell", "-c", ACTIVATE)  # another process activates: no worker takes that request
-        assert output.wait_loaded(2, workers=2, timeout=60) == workers
+        assert output.wait_loaded(2, workers=2, timeout=180) == workers
         reward = f"/api/v1/projects/{project_id}/get_reward"
         for _ in range(4):
             status, headers, body = post(port, reward, {"query": ["User: w1\n\nAssistant: great"]}, token)
