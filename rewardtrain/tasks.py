@@ -3,26 +3,40 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from rewardtrain.services import acquisition, training
 from rewardtrain.services.comparisons import comparisons_expand
 
 # --- comparisons (issue 4) ------------------------------------------------------------------------
+# Expansion is idempotent (a comparison is unique per ranking and pair), so its messages are acked only
+# after the task ran, put back when the worker process dies under them (reject_on_worker_lost; the
+# broker's visibility timeout covers a whole worker killed), and retried with backoff when the
+# database is unavailable (a restart): comparisons catch up within seconds, not at the next sweep.
+EXPANSION = {
+    "ignore_result": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 1,
+    "retry_backoff_max": 30,
+    "max_retries": 12,
+}
 
 
-@shared_task(ignore_result=True)
+@shared_task(**EXPANSION)
 def comparisons_expand_ranking(ranking_id: int) -> int:
     """Expand one ranking just committed (sent by the ``ranking_submitted`` hook)."""
     return comparisons_expand(ranking_ids=[ranking_id])
 
 
-@shared_task(ignore_result=True)
+@shared_task(**EXPANSION)
 def comparisons_expand_rankings(ranking_ids: list[int]) -> int:
     """Expand rankings just committed, sent in batches by the ``ranking_submitted`` hook."""
     return comparisons_expand(ranking_ids=ranking_ids)
 
 
-@shared_task(ignore_result=True)
+@shared_task(**EXPANSION)
 def comparisons_expand_all(project_id: int | None = None) -> int:
     """Expand whatever is left (beat, every 2 minutes): imported rankings arrive without the hook."""
     return comparisons_expand(project_id=project_id)
@@ -41,7 +55,8 @@ def training_run_execute(run_id: int) -> str | None:
 
 @shared_task(ignore_result=True)
 def training_runs_reap() -> dict:
-    """Every minute: fail runs whose worker died (stale heartbeat); in poll mode, run queued runs."""
+    """Every minute: fail dead or untaken runs (beat's scheduler also does, every heartbeat); in poll
+    mode, run queued runs."""
     return training.training_worker_tick()
 
 

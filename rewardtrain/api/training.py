@@ -19,16 +19,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.api.pagination import paginated_response
+from annotate.api.errors import ErrorSerializer, ServiceUnavailable
+from annotate.api.pagination import Pagination, paginated_response
 from annotate.api.permissions import IsStaff, project_for_request
 from annotate.api.projects import Conflict
 from rewardtrain.models import ModelVersion, TrainingRun
 from rewardtrain.services.registry import model_version_activate
 from rewardtrain.services.training import (
+    TrainingDispatchFailed,
     TrainingRunConflict,
     training_run_cancel,
     training_run_retry,
     training_run_start,
+    training_runs_reap,
 )
 
 
@@ -73,7 +76,12 @@ def _conflict(error: TrainingRunConflict) -> Conflict:
     return conflict
 
 
+def _unavailable(error: TrainingDispatchFailed) -> ServiceUnavailable:
+    return ServiceUnavailable(f"{error}; the run was marked failed: start it again once the broker is back")
+
+
 class TrainingRunListApi(APIView):
+    pagination_class = Pagination
     permission_classes = [IsStaff]
 
     class InputSerializer(serializers.Serializer):
@@ -83,12 +91,13 @@ class TrainingRunListApi(APIView):
     @extend_schema(responses=TrainingRunSummarySerializer(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         project = project_for_request(request, project_id)
+        training_runs_reap(project=project)  # shown as they are: a dead run is not "running"
         runs = TrainingRun.objects.filter(project=project).select_related("model_version").order_by("-id")
         return paginated_response(
             request=request, view=self, queryset=runs, serializer_class=TrainingRunSummarySerializer
         )
 
-    @extend_schema(request=InputSerializer, responses={201: TrainingRunOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={201: TrainingRunOutputSerializer, 503: ErrorSerializer})
     def post(self, request: Request, project_id: int) -> Response:
         project = project_for_request(request, project_id)
         data = self.InputSerializer(data=request.data)
@@ -100,6 +109,8 @@ class TrainingRunListApi(APIView):
             run = training_run_start(project=project, requested_by=request.user, overrides=overrides)
         except TrainingRunConflict as error:
             raise _conflict(error) from error
+        except TrainingDispatchFailed as error:
+            raise _unavailable(error) from error
         return Response(TrainingRunOutputSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
@@ -109,6 +120,8 @@ class TrainingRunDetailApi(APIView):
     @extend_schema(responses=TrainingRunOutputSerializer)
     def get(self, request: Request, run_id: int) -> Response:
         run = get_object_or_404(TrainingRun.objects.select_related("model_version"), pk=run_id)
+        if run.is_active and training_runs_reap(project=run.project):
+            run.refresh_from_db()
         return Response(TrainingRunOutputSerializer(run).data)
 
 
@@ -128,17 +141,20 @@ class TrainingRunCancelApi(APIView):
 class TrainingRunRetryApi(APIView):
     permission_classes = [IsStaff]
 
-    @extend_schema(request=None, responses={201: TrainingRunOutputSerializer})
+    @extend_schema(request=None, responses={201: TrainingRunOutputSerializer, 503: ErrorSerializer})
     def post(self, request: Request, run_id: int) -> Response:
         run = get_object_or_404(TrainingRun.objects.select_related("project"), pk=run_id)
         try:
             new_run = training_run_retry(run=run, requested_by=request.user)
         except TrainingRunConflict as error:
             raise _conflict(error) from error
+        except TrainingDispatchFailed as error:
+            raise _unavailable(error) from error
         return Response(TrainingRunOutputSerializer(new_run).data, status=status.HTTP_201_CREATED)
 
 
 class ModelVersionListApi(APIView):
+    pagination_class = Pagination
     permission_classes = [IsStaff]
 
     @extend_schema(responses=ModelVersionOutputSerializer(many=True))

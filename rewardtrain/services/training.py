@@ -3,7 +3,9 @@
 A run's life, and who moves it along::
 
     queued --(worker claims it)--> running --> succeeded | failed | cancelled
-      \\--(cancel)--> cancelled          \\--(no heartbeat for 2 min: reaper)--> failed
+      |\\--(cancel)--> cancelled       \\--(no heartbeat for a few beats: reaper)--> failed
+      |\\--(the broker refused the message: the caller gets 503)--> failed
+       \\--(no worker took it within TRAINING_QUEUED_TIMEOUT_SECONDS: reaper)--> failed
 
 1. **One run per project at a time, in the database.** ``training_run_start`` locks the project row
    (``select_for_update``) and inserts the run; a partial unique index on ``(project)`` where the
@@ -13,8 +15,10 @@ A run's life, and who moves it along::
    nothing and returns.
 3. **Heartbeat.** While a run executes, a thread writes ``heartbeat_at`` every
    ``TRAINING_HEARTBEAT_SECONDS`` (progress writes beat too). A worker killed with SIGKILL stops
-   beating; ``training_runs_reap`` (beat, every minute) marks such runs failed, which frees the
-   project for its next run.
+   beating; ``training_runs_reap`` marks such runs failed, which frees the project for its next run.
+   Any process that is up reaps: beat's scheduler every heartbeat (``rewardtrain.beat``), a start of
+   the project's next run, and the API and page that show runs; no worker needs to be alive for it.
+   A queued run no worker took within ``TRAINING_QUEUED_TIMEOUT_SECONDS`` is reaped the same way.
 4. **Only finished artifacts are registered.** The core builds the artifact in a hidden directory and
    renames it into place; the run registers a ModelVersion only after ``train`` returned and only
    if the run is still ``running`` (a reaped run registers nothing). The reaper deletes leftovers.
@@ -64,6 +68,10 @@ OVERRIDABLE = {
     "eval_fraction", "device", "bf16", "lora", "center_rewards_coefficient", "margin_by_rank_gap", "eval_every_steps",
 }  # fmt: skip
 MAX_PROGRESS_POINTS = 400  # older points are thinned so the row stays small on long runs
+
+
+class TrainingDispatchFailed(Exception):
+    """The run could not be handed to a worker (the broker is down); it was marked failed, with the reason."""
 
 
 class TrainingRunConflict(Exception):
@@ -117,12 +125,14 @@ def training_run_start(
 
     ``weighting`` ("none" or "reliability": each ranking weighs its annotator's reliability) defaults
     to the project's ``reliability_weighting``. Raises TrainingRunConflict when the project already has a
-    queued or running run, and ValidationError when the project has no rankings or the overrides are bad.
+    queued or running run, ValidationError when the project has no rankings or the overrides are bad, and
+    (after commit) TrainingDispatchFailed when the broker refused the run: it is then failed, not left queued.
     """
     if weighting not in (None, "none", "reliability"):
         raise ValidationError({"weighting": f"must be none or reliability, got {weighting!r}"})
     if config is None:
         config = training_config_build(project=project, overrides=overrides)
+    training_runs_reap(project=project)  # a dead run must not block this start
     with transaction.atomic():
         # The lock makes concurrent starts of one project wait here, then see each other's run.
         Project.objects.select_for_update().get(pk=project.pk)
@@ -152,16 +162,40 @@ def training_run_start(
 
 
 def training_run_dispatch(*, run_id: int) -> None:
-    """Hand a queued run to a worker as TRAINING_DISPATCH says (see config/settings.py)."""
-    mode = settings.TRAINING_DISPATCH
-    if mode == "poll":
-        return  # the worker's minute tick (training_runs_reap task) picks it up
-    from rewardtrain.tasks import training_run_execute as execute_task
+    """Hand a queued run to a worker as TRAINING_DISPATCH says (see config/settings.py).
 
+    ``broker``: a message to the ``training`` queue; if the broker refuses it, the run is failed with
+    the reason and TrainingDispatchFailed raised, so nothing stays queued that no worker will see.
+    ``poll``: the same message, sent through the broker even where other tasks run eagerly (the
+    file broker of ``make up``), so an idle worker starts the run within seconds; if that fails the
+    run stays queued for the worker's tick (``training_runs_dispatch_pending``).
+    ``inline``: executed here, in the caller.
+    """
+    mode = settings.TRAINING_DISPATCH
     if mode == "inline":
         training_run_execute(run_id=run_id)
-    else:
-        execute_task.delay(run_id)
+        return
+    from celery import current_app
+
+    try:
+        current_app.send_task("rewardtrain.tasks.training_run_execute", args=[run_id])
+    except Exception as error:  # kombu's OperationalError, or whatever the transport raises
+        if mode == "poll":
+            logger.warning("training run %s stays queued for the worker's tick: %s", run_id, error)
+            return
+        reason = f"could not hand the run to a worker: the broker refused it ({error})"
+        _fail_queued(run_id, reason)
+        raise TrainingDispatchFailed(reason) from error
+
+
+def _fail_queued(run_id: int, reason: str, **conditions: Any) -> bool:
+    """Fail a run that is still queued (and meets ``conditions``), with the reason in its error."""
+    failed = TrainingRun.objects.filter(pk=run_id, state=TrainingRun.State.QUEUED, **conditions).update(
+        state=TrainingRun.State.FAILED, finished_at=timezone.now(), error=reason
+    )
+    if failed:
+        logger.warning("training run %s: %s", run_id, reason)
+    return bool(failed)
 
 
 def training_runs_dispatch_pending() -> list[int]:
@@ -345,9 +379,7 @@ class _RunReporter:
             return True
         if time.monotonic() - self.last_check >= 1.0:
             self.last_check = time.monotonic()
-            state = (
-                TrainingRun.objects.filter(pk=self.run.pk).values_list("state", "cancel_requested").first()
-            )
+            state = TrainingRun.objects.filter(pk=self.run.pk).values_list("state", "cancel_requested").first()
             self.stop = state is None or state[0] != TrainingRun.State.RUNNING or state[1]
         return self.stop
 
@@ -468,23 +500,41 @@ def _execute_claimed(run: TrainingRun, on_progress: Callable[[dict[str, Any]], N
 # --- the beat's jobs ------------------------------------------------------------------------------
 
 
-def training_runs_reap(*, now: datetime | None = None) -> list[int]:
-    """Mark running runs whose heartbeat is older than TRAINING_HEARTBEAT_TIMEOUT_SECONDS as failed."""
+def training_runs_reap(*, project: Project | None = None, now: datetime | None = None) -> list[int]:
+    """Fail the runs nobody will finish (of ``project``, or all); returns their ids.
+
+    A running run whose heartbeat is older than TRAINING_HEARTBEAT_TIMEOUT_SECONDS (its worker was
+    killed), and a queued run no worker took within TRAINING_QUEUED_TIMEOUT_SECONDS (no worker
+    consumes the ``training`` queue, or its message was lost). Each update is conditional on what
+    was seen, so a run that just beat, or was just claimed, is left alone.
+    """
     now = now or timezone.now()
+    runs = TrainingRun.objects.all() if project is None else TrainingRun.objects.filter(project=project)
     stale_before = now - timedelta(seconds=settings.TRAINING_HEARTBEAT_TIMEOUT_SECONDS)
     reaped = []
-    for run in TrainingRun.objects.filter(state=TrainingRun.State.RUNNING, heartbeat_at__lt=stale_before):
+    for run in runs.filter(state=TrainingRun.State.RUNNING, heartbeat_at__lt=stale_before):
         message = (
             f"the worker ({run.host} pid {run.pid}) stopped sending heartbeats at "
             f"{run.heartbeat_at.isoformat(timespec='seconds')}; presumed dead"
         )
-        # Conditional on the stale heartbeat: a run that just beat again is left alone.
-        if TrainingRun.objects.filter(
-            pk=run.pk, state=TrainingRun.State.RUNNING, heartbeat_at__lt=stale_before
-        ).update(state=TrainingRun.State.FAILED, finished_at=now, error=message):
+        if TrainingRun.objects.filter(pk=run.pk, state=TrainingRun.State.RUNNING, heartbeat_at__lt=stale_before).update(
+            state=TrainingRun.State.FAILED, finished_at=now, error=message
+        ):
             remove_partial_artifacts(run)
             logger.warning("training run %s: %s", run.pk, message)
             reaped.append(run.pk)
+    queued_timeout = settings.TRAINING_QUEUED_TIMEOUT_SECONDS
+    if queued_timeout > 0:
+        queued_before = now - timedelta(seconds=queued_timeout)
+        for run_id in runs.filter(state=TrainingRun.State.QUEUED, created_at__lt=queued_before).values_list(
+            "pk", flat=True
+        ):
+            reason = (
+                f"no worker took the run within {queued_timeout:g} s (TRAINING_QUEUED_TIMEOUT_SECONDS): "
+                "is a worker consuming the `training` queue?"
+            )
+            if _fail_queued(run_id, reason, created_at__lt=queued_before):
+                reaped.append(run_id)
     return reaped
 
 
@@ -521,7 +571,7 @@ def training_schedule_check(*, now: datetime | None = None) -> list[TrainingRun]
             continue
         try:
             started.append(training_run_start(project=project, trigger=trigger))
-        except (TrainingRunConflict, ValidationError) as error:
+        except (TrainingRunConflict, TrainingDispatchFailed, ValidationError) as error:
             logger.info("scheduled run of project %s not started: %s", project.pk, error)
     return started
 

@@ -197,3 +197,19 @@ def test_a_killed_worker_leaves_a_failed_run_and_the_next_run_starts_normally(
     assert next_run.state == TrainingRun.State.SUCCEEDED, next_run.error
     assert ModelVersion.objects.get().run_id == next_run.pk
 
+
+@pytest.mark.parametrize("mode", ["broker", "poll"])
+def test_a_run_queued_while_a_worker_is_idle_starts_within_seconds(start_worker, tiny_model, annotator, settings, mode):
+    """Poll mode (``make up`` without Redis) used to leave the run for the worker's minute tick (≈ 51 s
+    queued, nothing in the worker log); its message now goes through the broker as well."""
+    from config.celery import app
+    from tests.rewardtrain.training_helpers import learnable_project
+
+    project = learnable_project(annotator, tiny_model, name=f"Idle {mode}")
+    start_worker()
+    assert wait_for(lambda: app.control.ping(timeout=0.5), timeout=60, what="the worker to be up")
+    settings.TRAINING_DISPATCH = mode
+    run = training.training_run_start(project=project, overrides=TINY_CONFIG)
+    started = time.monotonic()
+    wait_for(lambda: TrainingRun.objects.get(pk=run.pk).state != "queued", timeout=15, what="the run to start")
+    assert time.monotonic() - started < 15
