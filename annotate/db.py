@@ -20,6 +20,10 @@ from django.db import connection, models
 
 _NAMED = re.compile(r"%\((\w+)\)s")
 
+# The largest id a row can have (ids are bigint); URL ids and ids in bodies above it are refused
+# before they reach SQL, where they would fail with "bigint out of range".
+MAX_DATABASE_ID = 2**63 - 1
+
 
 @lru_cache(maxsize=64)
 def _positional(sql: str) -> tuple[str, tuple[str, ...]]:

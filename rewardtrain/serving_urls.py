@@ -5,6 +5,6 @@ from django.urls import path
 from rewardtrain.api import scoring
 
 urlpatterns = [
-    path("api/v1/projects/<int:project_id>/score", scoring.ScoreApi.as_view(), name="api-score"),
-    path("api/v1/projects/<int:project_id>/get_reward", scoring.GetRewardApi.as_view(), name="api-get-reward"),
+    path("api/v1/projects/<id:project_id>/score", scoring.ScoreApi.as_view(), name="api-score"),
+    path("api/v1/projects/<id:project_id>/get_reward", scoring.GetRewardApi.as_view(), name="api-get-reward"),
 ]

@@ -5,11 +5,11 @@ from django.urls import path
 from rewardtrain import views
 
 urlpatterns: list = [
-    path("projects/<int:project_id>/", views.project_detail, name="project-detail"),
-    path("projects/<int:project_id>/prompts/", views.prompt_browser, name="prompt-browser"),
-    path("projects/<int:project_id>/prompts/<int:prompt_id>/", views.prompt_detail, name="prompt-detail"),
+    path("projects/<id:project_id>/", views.project_detail, name="project-detail"),
+    path("projects/<id:project_id>/prompts/", views.prompt_browser, name="prompt-browser"),
+    path("projects/<id:project_id>/prompts/<id:prompt_id>/", views.prompt_detail, name="prompt-detail"),
     path(
-        "projects/<int:project_id>/annotators/<int:annotator_id>/quality/",
+        "projects/<id:project_id>/annotators/<id:annotator_id>/quality/",
         views.annotator_evidence,
         name="annotator-quality",
     ),

@@ -218,6 +218,8 @@ def csv_row_decode(row: dict[str, str]) -> dict[str, Any]:
                 record[column] = json.loads(cell)
             except json.JSONDecodeError as error:
                 raise RecordError(column, f"bad JSON ({error.msg} at character {error.pos + 1})") from None
+            except RecursionError:
+                raise RecordError(column, "JSON nested too deeply") from None
         else:
             record[column] = cell
     return record

@@ -260,6 +260,9 @@ def text_lines_open(source: str | Path | IO, stack: ExitStack) -> tuple[Iterator
         name = str(source)
     elif hasattr(source, "read"):
         stream, name = source, str(getattr(source, "name", "") or "")
+        size, limit = getattr(source, "size", None), settings.IMPORT_MAX_UPLOAD_BYTES
+        if isinstance(size, int) and size > limit:  # an upload (the web server refuses larger bodies first)
+            raise ImportFailed(f"the upload is larger than the limit of {limit} bytes (IMPORT_MAX_UPLOAD_BYTES)")
         if hasattr(stream, "seek") and getattr(stream, "seekable", lambda: True)():
             stream.seek(0)
     else:
@@ -275,11 +278,51 @@ def text_lines_open(source: str | Path | IO, stack: ExitStack) -> tuple[Iterator
     return binary_line_iterator(stream), name
 
 
+class BlankRun(str):
+    """Blank lines read as one block (at most 64 KiB): readers count ``lines`` and skip them."""
+
+    lines: int
+
+
+def blank_run(raw: bytes) -> BlankRun:
+    run = BlankRun(raw.decode("ascii"))
+    run.lines = raw.count(b"\n")
+    return run
+
+
 def binary_line_iterator(stream: IO[bytes]) -> Iterator[str]:
-    """UTF-8 lines of a binary stream, decoded one by one so that an error names its line."""
-    number = 0
+    """UTF-8 lines of a binary stream, decoded one by one so that an error names its line.
+
+    Memory stays flat whatever arrives: a line is read up to ``IMPORT_MAX_LINE_BYTES`` and refused
+    beyond it, the whole (after gunzip) is refused past ``IMPORT_MAX_DECOMPRESSED_BYTES``, and runs of
+    blank lines come as ``BlankRun`` blocks (100 MiB of newlines took 36 s line by line).
+    """
+    max_line, max_total = settings.IMPORT_MAX_LINE_BYTES, settings.IMPORT_MAX_DECOMPRESSED_BYTES
+    number = total = 0
+
+    def counted(raw: bytes, lines: int) -> None:
+        nonlocal number, total
+        number, total = number + lines, total + len(raw)
+        if total > max_total:
+            raise ImportFailed(
+                f"the data is larger than the limit of {max_total} bytes (IMPORT_MAX_DECOMPRESSED_BYTES)",
+                line=number,
+            )
+
     try:
-        for number, raw in enumerate(stream, start=1):  # noqa: B007 - read after the loop
+        while True:
+            raw = stream.readline(max_line + 1)
+            if not raw:
+                return
+            counted(raw, 1)
+            if len(raw) > max_line and not raw.endswith(b"\n"):
+                raise ImportFailed(f"longer than the limit of {max_line} bytes (IMPORT_MAX_LINE_BYTES)", line=number)
+            if not raw.strip():
+                yield blank_run(raw)
+                for block in _blank_blocks(stream):
+                    counted(block, block.count(b"\n"))
+                    yield blank_run(block)
+                continue
             try:
                 line = raw.decode()
             except UnicodeDecodeError:
@@ -290,13 +333,29 @@ def binary_line_iterator(stream: IO[bytes]) -> Iterator[str]:
         raise ImportFailed(f"unreadable gzip data ({error})", line=number + 1) from None
 
 
+BLANK = b"\r\n \t"
+
+
+def _blank_blocks(stream: IO[bytes]) -> Iterator[bytes]:
+    """The whole blank lines that follow, a block at a time, where the stream can peek."""
+    if not hasattr(stream, "peek"):
+        return
+    while True:
+        block = stream.peek(64 * 1024)[: 64 * 1024]
+        blank = len(block) - len(block.lstrip(BLANK))
+        cut = block.rfind(b"\n", 0, blank) + 1  # whole lines only: the next line keeps its own indent
+        if cut == 0:
+            return
+        yield stream.read(cut)
+
+
 def format_detect(name: str, first_line: str) -> str:
     name = name.lower().removesuffix(".gz")
     if name.endswith(".csv"):
         return "csv"
     try:
         first = json.loads(first_line)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         looks_like_csv_header = "," in first_line and "prompt" in first_line and not first_line.lstrip().startswith("{")
         return "csv" if looks_like_csv_header else "jsonl"
     return format_sniff(first)
@@ -312,18 +371,29 @@ def format_sniff(first: Any) -> str:
 
 
 def json_lines_records(lines: Iterable[str]) -> Iterator[Record]:
-    for number, line in enumerate(lines, start=1):
+    number = 0
+    for line in lines:
+        if isinstance(line, BlankRun):
+            number += line.lines
+            continue
+        number += 1
         if not line.strip():
             continue
         try:
             yield number, json.loads(line)
         except json.JSONDecodeError as error:
             yield number, RecordError(None, f"bad JSON ({error.msg} at column {error.colno})")
+        except RecursionError:
+            yield number, RecordError(None, "JSON nested too deeply")
 
 
 def csv_records(lines: Iterable[str]) -> Iterator[Record]:
     """CSV rows as records, numbered by the line each starts on (a quoted cell may span lines)."""
     csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))  # cells hold JSON lists of long texts
+    # Blank lines one by one again: inside a quoted cell they are part of its text.
+    lines = chain.from_iterable(
+        line.splitlines(keepends=True) if isinstance(line, BlankRun) else (line,) for line in lines
+    )
     reader = csv.reader(lines)
     header = next(reader, None)
     if header is None:

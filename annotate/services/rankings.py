@@ -17,7 +17,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from annotate.db import fetch_one, model_loaded
+from annotate.db import MAX_DATABASE_ID, fetch_one, model_loaded
 from annotate.models import FLAG_CHOICES, Assignment, Prompt, Ranking, RankingEntry
 
 
@@ -41,7 +41,11 @@ def order_validate(*, order: object, completion_ids: Sequence[int], allow_ties: 
             raise ValidationError({"order": f"group {group_index} is a tie, and this project does not allow ties"})
         clean_group = []
         for completion_id in group:
-            if not isinstance(completion_id, int) or isinstance(completion_id, bool):
+            if (
+                not isinstance(completion_id, int)
+                or isinstance(completion_id, bool)
+                or abs(completion_id) > MAX_DATABASE_ID  # past bigint: no row has it, and SQL would fail
+            ):
                 raise ValidationError({"order": f"{completion_id!r} in group {group_index} is not a completion id"})
             if completion_id not in expected:
                 raise ValidationError({"order": f"completion {completion_id} is not one of this task's completions"})

@@ -1,8 +1,8 @@
 """Comparisons and agreement of a project, staff only.
 
-    curl -H "Authorization: Token $TOKEN" http://127.0.0.1:8000/api/v1/projects/1/comparisons?limit=50
-    curl -H "Authorization: Token $TOKEN" -X POST http://127.0.0.1:8000/api/v1/projects/1/comparisons/expand
-    curl -H "Authorization: Token $TOKEN" http://127.0.0.1:8000/api/v1/projects/1/agreement?prompts=20
+curl -H "Authorization: Token $TOKEN" http://127.0.0.1:8000/api/v1/projects/1/comparisons?limit=50
+curl -H "Authorization: Token $TOKEN" -X POST http://127.0.0.1:8000/api/v1/projects/1/comparisons/expand
+curl -H "Authorization: Token $TOKEN" http://127.0.0.1:8000/api/v1/projects/1/agreement?prompts=20
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.api.pagination import paginated_response
+from annotate.api.pagination import Pagination, paginated_response, query_integer
 from annotate.api.permissions import IsStaff, project_for_request
 from rewardtrain.models import Comparison
 from rewardtrain.selectors import comparison_counts
@@ -34,6 +35,7 @@ class ComparisonOutputSerializer(serializers.ModelSerializer):
 class ComparisonListApi(APIView):
     """The project's comparisons in id order; ``?ranking=ID`` and ``?ties=0|1`` narrow them."""
 
+    pagination_class = Pagination
     permission_classes = [IsStaff]
 
     @extend_schema(
@@ -46,10 +48,14 @@ class ComparisonListApi(APIView):
     def get(self, request: Request, project_id: int) -> Response:
         project = project_for_request(request, project_id)
         comparisons = Comparison.objects.filter(project_id=project.pk).order_by("id")
-        if request.query_params.get("ranking", "").isdigit():
-            comparisons = comparisons.filter(ranking_id=int(request.query_params["ranking"]))
-        if request.query_params.get("ties") in ("0", "1"):
-            comparisons = comparisons.filter(is_tie=request.query_params["ties"] == "1")
+        ranking_id = query_integer(request, "ranking", minimum=1)
+        if ranking_id is not None:
+            comparisons = comparisons.filter(ranking_id=ranking_id)
+        ties = request.query_params.get("ties")
+        if ties not in (None, "", "0", "1"):
+            raise ValidationError({"ties": f"must be 0 or 1, got {ties!r}"})
+        if ties:
+            comparisons = comparisons.filter(is_tie=ties == "1")
         return paginated_response(
             request=request, view=self, queryset=comparisons, serializer_class=ComparisonOutputSerializer
         )
@@ -88,8 +94,8 @@ class ProjectAgreementApi(APIView):
     )
     def get(self, request: Request, project_id: int) -> Response:
         project = project_for_request(request, project_id)
-        limit = request.query_params.get("prompts", "50")
-        prompt_limit = min(int(limit), 1000) if limit.isdigit() else 50
+        prompts = query_integer(request, "prompts", minimum=0)
+        prompt_limit = 50 if prompts is None else min(prompts, 1000)
         report = project_agreement(project_id=project.pk, prompt_limit=prompt_limit)
         report["comparisons"] = comparison_counts(project_id=project.pk)
         report["project"] = {"id": project.pk, "name": project.name}

@@ -15,8 +15,10 @@ the counts, which takes one pass over the data) instead of the data.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
+from collections.abc import Iterator
 
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -39,6 +41,22 @@ from rewardtrain.services.export import (
     export_stream,
 )
 from rewardtrain.services.lineage import lineage_export_lines, lineage_export_metadata, model_version_for_export
+
+logger = logging.getLogger(__name__)
+
+# Written when an export fails after its first byte, before the connection is dropped: the response
+# then ends without HTTP's last chunk (clients report an incomplete transfer), and whoever saved the
+# body anyway finds a last line no JSON or CSV reader takes (the NUL byte), never a shorter dataset.
+FAILED_MARK = b"\n\x00EXPORT FAILED: this file is incomplete; the server log says why\n"
+
+
+def stream_or_fail_visibly(chunks: Iterator[bytes], *, project_id: int) -> Iterator[bytes]:
+    try:
+        yield from chunks
+    except Exception:
+        logger.exception("export of project %s failed while streaming", project_id)
+        yield FAILED_MARK
+        raise
 
 
 class IgnoreFormatParameter(BaseContentNegotiation):
@@ -108,7 +126,8 @@ class ProjectExportApi(APIView):
             response = FileResponse(data, content_type=CONTENT_TYPES["parquet"], as_attachment=True, filename=filename)
         else:
             response = StreamingHttpResponse(
-                export_stream(project=project, options=options), content_type=CONTENT_TYPES[options.format]
+                stream_or_fail_visibly(export_stream(project=project, options=options), project_id=project.pk),
+                content_type=CONTENT_TYPES[options.format],
             )
             response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["X-Export-Options"] = json.dumps(options.to_dict())

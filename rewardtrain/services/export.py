@@ -52,7 +52,7 @@ import random
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from json.encoder import encode_basestring as encode_json_string  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
@@ -137,13 +137,23 @@ class ExportOptions:
                 return None
             if isinstance(value, datetime):
                 return value
-            parsed = parse_datetime(str(value))
-            if parsed is None:
-                day = parse_date(str(value))
-                if day is None:
-                    raise ValidationError({name: f"must be a date or ISO date-time, got {value!r}"})
-                parsed = datetime.combine(day, datetime.max.time() if end_of_day else datetime.min.time())
-            return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+            wrong = ValidationError({name: f"must be a date or ISO date-time, got {value!r}"})
+            try:
+                parsed = parse_datetime(str(value))
+                if parsed is None:
+                    day = parse_date(str(value))
+                    if day is None:
+                        raise wrong
+                    parsed = datetime.combine(day, datetime.max.time() if end_of_day else datetime.min.time())
+                parsed = timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+                # In UTC: PostgreSQL refuses offsets Python takes (beyond ±15:59), and the export must not
+                # find that out after its first byte. Out of the calendar's range here is refused too.
+                parsed = parsed.astimezone(UTC)
+            except (ValueError, OverflowError):
+                raise wrong from None
+            if not 1 < parsed.year < 9999:
+                raise ValidationError({name: f"must be a date between the years 2 and 9998, got {value!r}"})
+            return parsed
 
         annotators = data.get("annotators") or ()
         if isinstance(annotators, str):

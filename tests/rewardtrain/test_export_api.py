@@ -73,3 +73,54 @@ def test_a_bad_option_is_a_400_naming_the_field(admin_client_api, project):
     assert response.json()["detail"].startswith("format:")
     response = admin_client_api.get(f"/api/v1/projects/{project.id}/export?format=trl&test_fraction=2")
     assert response.status_code == 400
+
+
+# --- hostile query parameters (issue 13) ----------------------------------------------------------
+@pytest.mark.django_db
+@pytest.mark.parametrize("extra", ["", "&meta=1", "&format=parquet", "&format=parquet&meta=1"])
+def test_since_with_any_utc_offset_selects_the_same_moment(admin_client_api, project, ranked, extra):
+    """+20:00 is a valid ISO offset that PostgreSQL refuses in a timestamp: it used to pass the check and
+    end the streamed export after 0 bytes with a 200 (parquet and meta: 500)."""
+    url = f"/api/v1/projects/{project.id}/export?since=2000-01-01T00:00:00%2B20:00{extra}"
+    response = admin_client_api.get(url)
+    assert response.status_code == 200, response.content[:300] if not response.streaming else ""
+    content = body(response) if response.streaming else response.getvalue()
+    if extra.endswith("meta=1"):
+        assert json.loads(content)["counts"]["comparisons"] == 18
+    elif "parquet" not in extra:
+        assert len(content.decode().splitlines()) == 18
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("since", ["0001-01-01T00:00:00%2B05:00", "9999-12-31T23:59:59-05:00", "2024-13-01", "soon"])
+def test_a_since_out_of_range_is_a_400_before_any_byte(admin_client_api, project, ranked, since):
+    response = admin_client_api.get(f"/api/v1/projects/{project.id}/export?since={since}")
+    assert response.status_code == 400 and not response.streaming
+    assert response.json()["detail"].startswith("since:")
+
+
+@pytest.mark.django_db
+def test_a_failure_mid_stream_never_looks_like_a_complete_file(admin_client_api, project, ranked, monkeypatch):
+    from django.db import OperationalError
+
+    from rewardtrain.api.export import FAILED_MARK
+    from rewardtrain.services import export
+
+    real = export._LINE_FORMATS["trl"]
+
+    def dies_halfway(selection, stats, chunk_size):
+        for number, line in enumerate(real(selection, stats, chunk_size)):
+            if number == 5:
+                raise OperationalError("server closed the connection unexpectedly")
+            yield line
+
+    monkeypatch.setitem(export._LINE_FORMATS, "trl", dies_halfway)
+    response = admin_client_api.get(f"/api/v1/projects/{project.id}/export?format=trl")
+    assert response.status_code == 200 and response.streaming
+    received = []
+    with pytest.raises(OperationalError):  # the server drops the connection: no last chunk
+        for chunk in response.streaming_content:
+            received.append(chunk)
+    assert received[-1] == FAILED_MARK
+    with pytest.raises(json.JSONDecodeError):
+        [json.loads(line) for line in b"".join(received).decode().splitlines() if line]
