@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.api.pagination import paginated_response
+from annotate.api.pagination import Pagination, paginated_response
 from annotate.api.permissions import IsStaff, project_for_request
 from annotate.models import Prompt
 from annotate.services.imports import FORMATS, ImportFailed, prompts_import
@@ -63,6 +63,7 @@ ImportOutputSerializer = inline_serializer(
 
 
 class ProjectPromptsApi(APIView):
+    pagination_class = Pagination
     permission_classes = [IsStaff]
     parser_classes = [JSONParser, MultiPartParser]
 

@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.api.errors import Conflict
-from annotate.api.pagination import paginated_response
+from annotate.api.pagination import Pagination, paginated_response
 from annotate.api.permissions import IsStaff, project_for_request
 from annotate.models import Project
 from annotate.selectors import project_progress, projects_visible_to
@@ -75,6 +75,28 @@ class ProjectOutputSerializer(ProjectAnnotatorViewSerializer):
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_annotators(self, project: Project) -> list[str]:
         return sorted(user.get_username() for user in project.annotators.all())
+
+
+def _staff_only(field: serializers.Field) -> serializers.Field:
+    """``field`` as the schema shows it to everyone: absent from what annotators get."""
+    if isinstance(field, serializers.SerializerMethodField):
+        return serializers.ListField(child=serializers.CharField(), required=False, help_text=field.help_text)
+    return type(field)(*field._args, **{**field._kwargs, "required": False})
+
+
+# What GET answers, for the schema: the annotator's view, and the staff's fields marked as not always there.
+ProjectForCallerSerializer = type(
+    "ProjectForCallerSerializer",
+    (ProjectAnnotatorViewSerializer,),
+    {
+        "__doc__": "A project as the caller may see it: annotators get the first six fields, staff all of them.",
+        **{
+            name: _staff_only(field)
+            for name, field in ProjectOutputSerializer._declared_fields.items()
+            if name not in ProjectAnnotatorViewSerializer._declared_fields
+        },
+    },
+)
 
 
 def output_serializer_for(request: Request) -> type[serializers.Serializer]:
@@ -135,6 +157,8 @@ def project_fields(validated: dict) -> dict:
 
 
 class ProjectListApi(APIView):
+    pagination_class = Pagination
+
     def get_permissions(self):
         # Anyone signed in may list (and sees what they may see); only staff create.
         creating = getattr(self.request, "method", None) == "POST"
@@ -144,7 +168,7 @@ class ProjectListApi(APIView):
         summary="List projects",
         description="Staff: every project with all fields. Annotators: their projects, without members "
         "and training settings.",
-        responses=ProjectOutputSerializer(many=True),
+        responses=ProjectForCallerSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
         return paginated_response(
@@ -168,7 +192,7 @@ class ProjectListApi(APIView):
 class ProjectDetailApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(summary="Read a project", responses=ProjectOutputSerializer)
+    @extend_schema(summary="Read a project", responses=ProjectForCallerSerializer)
     def get(self, request: Request, project_id: int) -> Response:
         # Visible projects only: anyone else's id is a 404.
         project = get_object_or_404(projects_for_output(request), pk=project_id)

@@ -29,6 +29,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate.api.errors import ErrorSerializer
 from annotate.models import Project
 from rewardtrain.services.serving import NoActiveModel, rewards_for_texts, rewards_score
 
@@ -70,14 +71,17 @@ class ScoreApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses=inline_serializer(
-            "ScoreOutput",
-            {
-                "rewards": serializers.ListField(child=serializers.ListField(child=serializers.FloatField())),
-                "model_version": serializers.IntegerField(),
-                "model_version_id": serializers.IntegerField(),
-            },
-        ),
+        responses={
+            200: inline_serializer(
+                "ScoreOutput",
+                {
+                    "rewards": serializers.ListField(child=serializers.ListField(child=serializers.FloatField())),
+                    "model_version": serializers.IntegerField(),
+                    "model_version_id": serializers.IntegerField(),
+                },
+            ),
+            503: ErrorSerializer,  # the project has no active model yet
+        },
     )
     def post(self, request: Request, project_id: int) -> Response:
         project = get_object_or_404(Project, pk=project_id)
@@ -105,16 +109,19 @@ class GetRewardApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses=inline_serializer(
-            "GetRewardOutput",
-            {
-                "rewards": serializers.ListField(child=serializers.FloatField()),
-                "scores": serializers.ListField(child=serializers.FloatField()),
-                "extra_logs": serializers.DictField(),
-                "model_version": serializers.IntegerField(),
-                "model_version_id": serializers.IntegerField(),
-            },
-        ),
+        responses={
+            200: inline_serializer(
+                "GetRewardOutput",
+                {
+                    "rewards": serializers.ListField(child=serializers.FloatField()),
+                    "scores": serializers.ListField(child=serializers.FloatField()),
+                    "extra_logs": serializers.DictField(),
+                    "model_version": serializers.IntegerField(),
+                    "model_version_id": serializers.IntegerField(),
+                },
+            ),
+            503: ErrorSerializer,  # the project has no active model yet
+        },
     )
     def post(self, request: Request, project_id: int) -> Response:
         project = get_object_or_404(Project, pk=project_id)
