@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -70,12 +71,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "annotate",
     "rewardtrain",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "annotate.api.errors.api_error_middleware",  # API bodies over the limit: JSON 413 before they are read
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -83,6 +86,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "annotate.security.content_security_policy_middleware",
+    "axes.middleware.AxesMiddleware",  # a locked-out login answers 429 (annotate/security.py)
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -131,6 +136,33 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# Password guessing (docs/operations.md): django-axes counts failed logins in the database, so every
+# process shares the count, per account and per client address; the API token, the login page and the
+# admin all go through it. The client address trusts X-Forwarded-For only from TRUSTED_PROXIES.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", 10))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_LOCKOUT_MINUTES", 15)))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one alone locks: many accounts, or many addresses
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "annotate.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "annotate.security.lockout_response"
+AXES_VERBOSE = False
+# Pages may load scripts, styles, images and fonts from this site only, run no inline script or style,
+# and be framed by no one (annotate/security.py). Empty turns the header off.
+CONTENT_SECURITY_POLICY = os.environ.get(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
+# Swagger UI (the API docs page) sets inline styles; its scripts still come from this site only.
+CONTENT_SECURITY_POLICY_API_DOCS = CONTENT_SECURITY_POLICY.replace(
+    "style-src 'self'", "style-src 'self' 'unsafe-inline'"
+)
+# Addresses (or networks) of reverse proxies whose X-Forwarded-For is believed; empty: none is.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -152,15 +184,29 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True  # serve static/ straight from the checkout, no collectstatic needed
 
-# Imports of large files arrive as uploads; keep them on disk rather than in memory.
+# The largest request body other than an import upload (API JSON bodies too): larger ones get 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", 50 * 1024 * 1024))
+# Imports of large files arrive as uploads; keep them on disk rather than in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Import limits (docs/import.md): the upload as sent, what it inflates to (gzip), and one line of it.
+IMPORT_MAX_UPLOAD_BYTES = int(os.environ.get("IMPORT_MAX_UPLOAD_BYTES", 512 * 1024 * 1024))
+IMPORT_MAX_DECOMPRESSED_BYTES = int(os.environ.get("IMPORT_MAX_DECOMPRESSED_BYTES", 4 * 1024 * 1024 * 1024))
+IMPORT_MAX_LINE_BYTES = int(os.environ.get("IMPORT_MAX_LINE_BYTES", 16 * 1024 * 1024))
 
 if not DEBUG and not TESTING:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind TLS (the documented production setup: a proxy terminating HTTPS): plain HTTP is redirected to
+# HTTPS and browsers are told to use HTTPS only (HSTS). `manage.py check --deploy` is then clean.
+BEHIND_TLS = env_bool("BEHIND_TLS", False)
+if BEHIND_TLS and not DEBUG:
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", 365 * 24 * 3600))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", True)
+    # "preload" only allows submitting the domain to browsers' preload lists; nothing is sent anywhere.
+    SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", True)
 
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -174,6 +220,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "annotate.api.errors.exception_handler",
 }
+# Whether /api/v1/schema/ and /api/v1/docs/ need a login (token or session); by default they do in
+# production (DEBUG off) and not in development.
+API_DOCS_REQUIRE_LOGIN = env_bool("API_DOCS_REQUIRE_LOGIN", not DEBUG)
 SPECTACULAR_SETTINGS = {
     "TITLE": "RankForge API",
     "DESCRIPTION": "Rank completions, expand comparisons, train and serve reward models.",
@@ -199,6 +248,12 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
+    # A message a killed worker had taken but not acked goes back to the queue after this long
+    # (Redis has no connection-bound acks). Short, so expansions catch up within a minute; a
+    # training message redelivered while its run still trains finds the run taken and does nothing.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(os.environ.get("BROKER_VISIBILITY_TIMEOUT_SECONDS", 60))
+    }
 else:
     CELERY_BROKER_URL = "filesystem://"
     _broker_dir = VAR_DIR / "celery-broker"
@@ -220,7 +275,8 @@ CELERY_TASK_ROUTES = {
     "rewardtrain.tasks.acquisition_scores_refresh": {"queue": "training"},
     "rewardtrain.tasks.completion_scores_refresh": {"queue": "training"},  # loads a model: where training runs
 }
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django_celery_beat's DatabaseScheduler, which also reaps dead training runs every heartbeat.
+CELERY_BEAT_SCHEDULER = "rewardtrain.beat:Scheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
 # --- RankForge ------------------------------------------------------------------------
@@ -229,10 +285,16 @@ ARTIFACT_DIR = Path(os.environ.get("ARTIFACT_DIR", VAR_DIR / "artifacts"))
 # "broker" sends it to the `training` queue; "poll" leaves it queued for the worker's minute tick
 # (the default without Redis, so a web request never trains in-process); "inline" runs it in the caller.
 TRAINING_DISPATCH = os.environ.get("TRAINING_DISPATCH", "broker" if REDIS_URL else "poll")
-# A running run writes a heartbeat this often; one silent for TRAINING_HEARTBEAT_TIMEOUT_SECONDS is
-# presumed dead (its worker was killed) and marked failed by the reaper.
-TRAINING_HEARTBEAT_SECONDS = float(os.environ.get("TRAINING_HEARTBEAT_SECONDS", 15))
-TRAINING_HEARTBEAT_TIMEOUT_SECONDS = float(os.environ.get("TRAINING_HEARTBEAT_TIMEOUT_SECONDS", 120))
+# A running run writes a heartbeat this often; one silent for TRAINING_HEARTBEAT_TIMEOUT_SECONDS (four
+# beats by default) is presumed dead (its worker was killed) and marked failed by the reaper, which
+# beat's scheduler runs every heartbeat (rewardtrain.beat), as do starts and the pages that show runs.
+TRAINING_HEARTBEAT_SECONDS = float(os.environ.get("TRAINING_HEARTBEAT_SECONDS", 5))
+TRAINING_HEARTBEAT_TIMEOUT_SECONDS = float(
+    os.environ.get("TRAINING_HEARTBEAT_TIMEOUT_SECONDS", 4 * TRAINING_HEARTBEAT_SECONDS)
+)
+# A queued run that no worker took within this long is failed with the reason (0 = wait forever).
+# Runs queue behind each other only across projects on one training worker; raise it if yours do.
+TRAINING_QUEUED_TIMEOUT_SECONDS = float(os.environ.get("TRAINING_QUEUED_TIMEOUT_SECONDS", 3600))
 # Progress points are written at most this often (the last step and evaluations always are).
 TRAINING_PROGRESS_SECONDS = float(os.environ.get("TRAINING_PROGRESS_SECONDS", 2))
 # A new version replaces the active one only if it is better on this held-out metric, measured for

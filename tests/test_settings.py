@@ -109,3 +109,16 @@ def test_database_url_and_redis_url_switch_to_postgresql_and_a_real_broker(tmp_p
     assert values["broker"] == "redis://cache.internal:6379/0"
     assert values["eager"] is False
     assert values["artifact_dir"] == "/srv/artifacts"
+
+
+def test_check_deploy_is_clean_in_the_documented_production_configuration(tmp_path):
+    """docs/deployment.md: DEBUG off, a real key, the host, behind a proxy terminating TLS (BEHIND_TLS=1)."""
+    code = "import sys; from django.core.management import execute_from_command_line as run; " + (
+        "run(['manage.py', 'check', '--deploy', '--fail-level', 'WARNING'])"
+    )
+    production = {"DEBUG": "0", "SECRET_KEY": "x" * 60 + "-a-real-secret", "ALLOWED_HOSTS": "rf.example"}
+    result = run_settings(tmp_path, code, **production, BEHIND_TLS="1")
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+    without_tls = run_settings(tmp_path, code, **production)
+    assert without_tls.returncode != 0 and "SECURE_HSTS_SECONDS" in without_tls.stderr

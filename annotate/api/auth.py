@@ -15,17 +15,9 @@ from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from annotate.selectors import projects_visible_to
-
-
-class AuthTokenThrottle(AnonRateThrottle):
-    """Password guesses per client address. Counted in the process's cache (per gunicorn worker)."""
-
-    scope = "auth_token"
-    rate = "10/minute"
 
 
 class AuthTokenApi(APIView):
@@ -48,9 +40,6 @@ class AuthTokenApi(APIView):
     def get_permissions(self):
         return [AllowAny()] if self.is_post() else [IsAuthenticated()]
 
-    def get_throttles(self):
-        return [AuthTokenThrottle()] if self.is_post() else []
-
     def is_post(self) -> bool:
         # self.request is unset while the schema generator inspects the view.
         return getattr(self.request, "method", None) == "POST"
@@ -64,6 +53,8 @@ class AuthTokenApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        # django-axes counts a failure here (per account and address, in the database) and answers 429
+        # once either is over the limit (annotate/security.py).
         user = authenticate(request._request, **serializer.validated_data)
         if user is None:  # wrong password, unknown or inactive user: one answer for all
             raise serializers.ValidationError("Unable to log in with the given username and password.")

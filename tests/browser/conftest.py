@@ -65,6 +65,13 @@ def page_as(browser, live_server) -> Iterator[Callable]:
         page = context.new_page()
         page.errors = []
         page.on("pageerror", lambda error: page.errors.append(str(error)))
+        page.csp_violations = []  # what the Content-Security-Policy blocked (Chromium reports it on the console)
+        page.on(
+            "console",
+            lambda message: (
+                page.csp_violations.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
         return page
 
     yield open_page
