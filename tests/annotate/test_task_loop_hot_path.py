@@ -169,7 +169,9 @@ def test_there_is_one_request_path_for_next_and_submit():
     from django.conf import settings
     from django.urls import resolve
 
-    assert not [path for path in settings.MIDDLEWARE if path.startswith("annotate.")]
+    assert not [path for path in settings.MIDDLEWARE if "lean" in path.lower()]
+    with pytest.raises(ImportError):
+        __import__("annotate.api.lean")
     assert resolve("/api/v1/projects/12/tasks/next").func.view_class.__name__ == "TaskNextApi"
     assert resolve("/api/v1/assignments/7/ranking").func.view_class.__name__ == "RankingSubmitApi"
 
