@@ -140,7 +140,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # process shares the count, per account and per client address; the API token, the login page and the
 # admin all go through it. The client address trusts X-Forwarded-For only from TRUSTED_PROXIES.
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "annotate.security.AxesBackend",  # django-axes' backend, also for calls without a request
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", 10))
