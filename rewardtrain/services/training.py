@@ -46,6 +46,7 @@ import socket
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -176,9 +177,12 @@ def training_run_dispatch(*, run_id: int) -> None:
         training_run_execute(run_id=run_id)
         return
     from celery import current_app
+    from celery.exceptions import AlwaysEagerIgnored
 
     try:
-        current_app.send_task("rewardtrain.tasks.training_run_execute", args=[run_id])
+        with warnings.catch_warnings():  # poll mode sends through the broker on purpose, eager or not
+            warnings.simplefilter("ignore", AlwaysEagerIgnored)
+            current_app.send_task("rewardtrain.tasks.training_run_execute", args=[run_id])
     except Exception as error:  # kombu's OperationalError, or whatever the transport raises
         if mode == "poll":
             logger.warning("training run %s stays queued for the worker's tick: %s", run_id, error)
