@@ -40,6 +40,7 @@ def run_settings(tmp_path: Path, code: str = PRINT_SETTINGS, **env: str) -> subp
         key: value
         for key, value in os.environ.items()
         if key not in {"PYTEST_VERSION", "RANKFORGE_TESTING", "DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL"}
+        and key != "DJANGO_ALLOW_ASYNC_UNSAFE"  # the browser tests set it in this process
         and not key.startswith("PYTEST_")
     }
     clean |= {"DJANGO_SETTINGS_MODULE": "config.settings", "VAR_DIR": str(tmp_path / "var"), **env}
