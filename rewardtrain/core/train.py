@@ -48,7 +48,7 @@ from rewardtrain.core.batching import Batch, Collator, EncodedRecord, make_batch
 from rewardtrain.core.config import TrainConfig
 from rewardtrain.core.data import DataError, RankedRecord, records_summary, split_by_prompt
 from rewardtrain.core.encoding import SequenceEncoder
-from rewardtrain.core.evaluate import metrics_from_scores, metrics_with_uncertainty
+from rewardtrain.core.evaluate import evaluate, metrics_from_scores
 from rewardtrain.core.loss import bootstrap_heads_loss, bradley_terry_loss, length_head_penalty, style_offset
 from rewardtrain.core.model import (
     Precision,
@@ -458,7 +458,7 @@ def train(
         bias = -float(train_rewards.mean())
         served.bias = bias
         served.head_bias = (-train_outputs.mean(dim=0)).tolist()
-        metrics = metrics_with_uncertainty(served, eval_records) if eval_records else None
+        metrics = evaluate(served, eval_records) if eval_records else None
         del served  # its bf16 copy of the weights
         train_stats = {
             **stats,

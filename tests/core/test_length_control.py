@@ -109,9 +109,9 @@ def test_a_length_head_is_trained_and_never_served(tiny_encoder, tmp_path):
     records = make_records(count=8)
     result = train(quick_config(tiny_encoder, epochs=2, length_control="length_head"), records, out_dir=tmp_path / "rm")
     info = json.loads((tmp_path / "rm" / "rewardtrain.json").read_text())
-    assert info["heads"] == {"reward": 0, "length": 1, "uncertainty": [2, 3, 4, 5]}  # 4 uncertainty heads by default
+    assert info["heads"] == {"reward": 0, "length": 1, "uncertainty": []}  # no uncertainty heads by default
     scorer = RewardScorer.load(tmp_path / "rm", device=TEST_DEVICE)
-    assert scorer.output_count == 6 and result.train_stats["steps"] == 4
+    assert scorer.output_count == 2 and result.train_stats["steps"] == 4
     with pytest.raises(ValueError, match="no style term"):
         RewardScorer.load(tmp_path / "rm", device=TEST_DEVICE, include_style=True)
 
