@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,12 @@ BENCHES = [
     ),
     Bench("reliability_weighting", ("--labels-only", "--seeds", "0,1"), r"^\{\"summary"),
     Bench("length_probe", ("--folds", "2", "--max-length", "128", "--epochs", "5", "--limit", "60"), r"^\{"),
+    Bench(
+        "active_learning",
+        ("--limit", "40", "--seeds", "0", "--start", "8", "--step", "16", "--max-length", "64", "--epochs", "1")
+        + ("--out", "{scratch}/active_learning.jsonl"),
+        r"^\{",
+    ),
 ]
 
 
@@ -97,18 +104,20 @@ def headline(bench: Bench, output: str, width: int = 400) -> list[str]:
 
 def run(bench: Bench) -> tuple[str, list[str], float]:
     """(status, headline lines, seconds) of one quick run; its output also goes to the terminal."""
-    command = [sys.executable, str(ROOT / "bench" / f"{bench.name}.py"), *bench.quick_args]
     print(f"\n=== {bench.name}: python bench/{bench.name}.py {' '.join(bench.quick_args)}", flush=True)
     started = time.perf_counter()
-    process = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-    )
     captured = []
-    assert process.stdout is not None
-    for line in process.stdout:
-        sys.stdout.write(line)
-        captured.append(line)
-    process.wait()
+    with tempfile.TemporaryDirectory(prefix=f"bench-quick-{bench.name}-") as scratch:  # for {scratch} in args
+        arguments = [argument.replace("{scratch}", scratch) for argument in bench.quick_args]
+        command = [sys.executable, str(ROOT / "bench" / f"{bench.name}.py"), *arguments]
+        process = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
+        assert process.stdout is not None
+        for line in process.stdout:
+            sys.stdout.write(line)
+            captured.append(line)
+        process.wait()
     seconds = time.perf_counter() - started
     status = "ok" if process.returncode == 0 else f"FAILED (exit {process.returncode})"
     return status, headline(bench, "".join(captured)), seconds
