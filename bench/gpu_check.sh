@@ -51,21 +51,19 @@ step "pytest tests/core on CUDA (no Django needed: the repository's top conftest
 RANKFORGE_TEST_DEVICE=cuda timeout 240 $PY -m pytest tests/core -x -q -p no:django -p no:cacheprovider --confcutdir=tests/core \
     || { echo "FAILED: pytest"; status=1; }
 
-if [ -n "$DATA_DIR" ]; then
-    out=$(mktemp -d)
-    step "CLI train on CUDA: Open Assistant rankings, default recipe, 20% of prompts held out"
-    timeout 120 $PY -m rewardtrain train --data "$DATA_DIR/oasst_en100/en_100_tree.jsonl" --out "$out/rm" --device cuda \
-        | tail -n 1 | tee "$out/train.json" || { echo "FAILED: train"; status=1; }
-    step "CLI evaluate + score"
-    timeout 60 $PY -m rewardtrain evaluate --model "$out/rm" --data "$DATA_DIR/oasst_en100/en_100_tree.jsonl" --device cuda \
-        | tail -n 1 || { echo "FAILED: evaluate"; status=1; }
-    echo '{"prompt": "How do I boil an egg?", "completions": ["Put it in boiling water for 8 minutes.", "No."]}' > "$out/items.jsonl"
-    timeout 60 $PY -m rewardtrain score --model "$out/rm" --data "$out/items.jsonl" --device cuda || { echo "FAILED: score"; status=1; }
+out=$(mktemp -d)
+step "CLI train on CUDA: Open Assistant rankings, default recipe, 20% of prompts held out"
+timeout 120 $PY -m rewardtrain train --data "$DATA_DIR/oasst_en100/en_100_tree.jsonl" --out "$out/rm" --device cuda \
+    | tail -n 1 | tee "$out/train.json" || { echo "FAILED: train"; status=1; }
+step "CLI evaluate + score"
+timeout 60 $PY -m rewardtrain evaluate --model "$out/rm" --data "$DATA_DIR/oasst_en100/en_100_tree.jsonl" --device cuda \
+    | tail -n 1 || { echo "FAILED: evaluate"; status=1; }
+echo '{"prompt": "How do I boil an egg?", "completions": ["Put it in boiling water for 8 minutes.", "No."]}' > "$out/items.jsonl"
+timeout 60 $PY -m rewardtrain score --model "$out/rm" --data "$out/items.jsonl" --device cuda || { echo "FAILED: score"; status=1; }
 
-    step "bench/train_vs_trl.py on CUDA: 400 train / 100 held-out groups, max_length 128, 1 epoch"
-    timeout 200 $PY bench/train_vs_trl.py --device cuda --train-groups 400 --eval-groups 100 --epochs 1 \
-        || { echo "FAILED: bench (or timed out)"; status=1; }
-fi
+step "bench/train_vs_trl.py on CUDA: 400 train / 100 held-out groups, max_length 128, 1 epoch"
+timeout 200 $PY bench/train_vs_trl.py --device cuda --train-groups 400 --eval-groups 100 --epochs 1 \
+    || { echo "FAILED: bench (or timed out)"; status=1; }
 
 step "bench/prefix_sharing.py on CUDA: Qwen2-0.5B shape (24 layers, random), Open Assistant, max_length 2048, a full epoch each way"
 timeout 240 $PY bench/prefix_sharing.py --device cuda --layers 24 --max-length 2048 --prompts-per-batch 4 --steps 0 --trl-steps 20 \

@@ -15,16 +15,11 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from rewardtrain.core.config import default_model_path, shipped_data_dir  # noqa: E402
+from rewardtrain.core.config import default_model_path  # noqa: E402
 from rewardtrain.core.data import RankedRecord  # noqa: E402
 
 # Device for the training tests: bench/gpu_check.sh sets RANKFORGE_TEST_DEVICE=cuda.
 TEST_DEVICE = os.environ.get("RANKFORGE_TEST_DEVICE", "cpu")
-
-
-def data_dir() -> Path:
-    """The real data the repository ships (Open Assistant, HH-RLHF), or ``RANKFORGE_DATA_DIR``."""
-    return shipped_data_dir()
 
 
 WORDS = [f"w{i}" for i in range(60)]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from rewardtrain.core.config import shipped_data_dir
 from rewardtrain.core.data import (
     DataError,
     RankedRecord,
@@ -18,9 +19,8 @@ from rewardtrain.core.data import (
     records_sha256,
     split_by_prompt,
 )
-from tests.core.conftest import data_dir
 
-DATA = data_dir()
+DATA = shipped_data_dir()
 
 
 def write_lines(path: Path, lines: list, compress: bool = False) -> Path:
