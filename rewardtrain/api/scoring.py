@@ -7,6 +7,8 @@ pipeline's service user and hand that user's token to the pipeline). Annotators 
          -d '{"items": [{"prompt": "2+2?", "completions": ["4", "5"]}]}' \\
          http://127.0.0.1:8000/api/v1/projects/1/score
     # {"rewards": [[1.31, -0.88]], "model_version": 3, "model_version_id": 17}
+    # "with_uncertainty": true adds "uncertainties" (models trained with uncertainty heads; else 400);
+    # "include_style": true scores a style-controlled model's r + beta . s instead of the content reward r
 
     # OpenRLHF: --reward.remote_url http://host:8000/api/v1/projects/1/get_reward
     curl ... -d '{"query": ["User: 2+2?\\n\\nAssistant: 4"]}' http://127.0.0.1:8000/api/v1/projects/1/get_reward
@@ -68,6 +70,12 @@ class ScoreApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         items = ItemSerializer(many=True, min_length=1)
+        with_uncertainty = serializers.BooleanField(
+            default=False, help_text="also each reward's uncertainty (models trained with uncertainty heads)"
+        )
+        include_style = serializers.BooleanField(
+            default=False, help_text="style-controlled models: the reward including the style term r + beta . s"
+        )
 
     @extend_schema(
         request=InputSerializer,
@@ -76,10 +84,16 @@ class ScoreApi(APIView):
                 "ScoreOutput",
                 {
                     "rewards": serializers.ListField(child=serializers.ListField(child=serializers.FloatField())),
+                    "uncertainties": serializers.ListField(
+                        child=serializers.ListField(child=serializers.FloatField()),
+                        required=False,
+                        help_text="only with with_uncertainty: the spread of each reward over the bootstrap heads",
+                    ),
                     "model_version": serializers.IntegerField(),
                     "model_version_id": serializers.IntegerField(),
                 },
             ),
+            400: ErrorSerializer,  # a bad payload, or asked for uncertainty/style the model was not trained with
             503: ErrorSerializer,  # the project has no active model yet
         },
     )
@@ -87,9 +101,15 @@ class ScoreApi(APIView):
         project = get_object_or_404(Project, pk=project_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        items = [{**item, "context": [dict(turn) for turn in item["context"]]} for item in data.validated_data["items"]]
+        valid = data.validated_data
+        items = [{**item, "context": [dict(turn) for turn in item["context"]]} for item in valid["items"]]
         try:
-            result = rewards_score(project=project, items=items)
+            result = rewards_score(
+                project=project,
+                items=items,
+                with_uncertainty=valid["with_uncertainty"],
+                include_style=valid["include_style"],
+            )
         except NoActiveModel as error:
             raise ModelUnavailable(str(error)) from error
         return Response(result, headers={"X-Model-Version": str(result["model_version"])})

@@ -165,8 +165,6 @@ class RewardScorer:
         model.to(resolved_device)
         recorded = (info.get("inference") or {}).get("precision")
         encoder = SequenceEncoder(tokenizer, architecture=info["architecture"], max_length=info["max_length"])
-        if include_style and not (info.get("style") or {}).get("beta"):
-            raise ValueError(f"{artifact_dir} was not trained with style control: there is no style term to include")
         resolved_precision = resolve_precision(precision, resolved_device, recorded)
         if resolved_precision == "fp32-autocast":
             reward_head_in_fp32(model)  # our own copy; "bf16" gets a fp32 head in inference_model's copy
@@ -181,6 +179,8 @@ class RewardScorer:
             prefix_sharing=bool(info["config"].get("prefix_sharing", True)),
             max_packed_length=int(info["config"].get("max_packed_length", 4096)),
         )
+        if include_style and not scorer.has_style:
+            raise ValueError(f"{artifact_dir} was not trained with style control: there is no style term to include")
         scorer.include_style = include_style
         return scorer
 
@@ -197,24 +197,47 @@ class RewardScorer:
         same forward: each reward's standard deviation over the artifact's uncertainty heads. Held-out pairs
         the model orders wrongly get larger uncertainties (AUROC in the artifact's metrics, ``uncertainty``).
         """
+        self.check_asked(with_uncertainty=with_uncertainty, include_style=self.include_style)
         sequences, sizes = self.encode_items(items)
         outputs = self.score_outputs(sequences, batch_size, group_sizes=sizes)
+        return self.scored(outputs, items, sizes, with_uncertainty=with_uncertainty, include_style=self.include_style)
+
+    def scored(
+        self,
+        outputs: torch.Tensor,
+        items: Sequence[dict[str, Any] | RankedRecord],
+        sizes: list[int],
+        *,
+        with_uncertainty: bool = False,
+        include_style: bool = False,
+    ) -> Any:
+        """What :meth:`score` returns, from the score layer's ``outputs`` for ``items`` (of ``sizes`` completions)."""
         rewards = outputs[:, 0] + self.bias
-        if self.include_style:
+        if include_style:
             rewards = rewards + torch.tensor(self._style_terms(items))
         scored = split_by_sizes(rewards.tolist(), sizes)
         if not with_uncertainty:
             return scored
         return ScoredWithUncertainty(scored, split_by_sizes(self.uncertainty_of(outputs).tolist(), sizes))
 
+    def check_asked(self, *, with_uncertainty: bool = False, include_style: bool = False) -> None:
+        """ValueError, before any forward, if the model cannot give what is asked of it."""
+        if with_uncertainty and not self.has_uncertainty:
+            raise ValueError("this model has no uncertainty heads: train it with uncertainty_heads >= 2")
+        if include_style and not self.has_style:
+            raise ValueError("this model was not trained with style control: there is no style term to include")
+
     @property
     def has_uncertainty(self) -> bool:
         return len(self.heads.get("uncertainty") or []) >= 2
 
+    @property
+    def has_style(self) -> bool:
+        return bool((self.info.get("style") or {}).get("beta"))
+
     def uncertainty_of(self, outputs: torch.Tensor) -> torch.Tensor:
         """Per row of ``outputs`` ([n, heads], as :meth:`score_outputs`), the spread of the uncertainty heads."""
-        if not self.has_uncertainty:
-            raise ValueError("this model has no uncertainty heads: train it with uncertainty_heads >= 2")
+        self.check_asked(with_uncertainty=True)
         columns = self.heads["uncertainty"]
         centred = outputs[:, columns] + torch.tensor([self.head_bias[c] for c in columns] if self.head_bias else 0.0)
         return centred.std(dim=1)
@@ -321,7 +344,7 @@ class _Job:
     def __init__(self, sequences: list[EncodedSequence], group_sizes: list[int]) -> None:
         self.sequences = sequences
         self.group_sizes = group_sizes
-        self.result: list[float] | None = None
+        self.result: torch.Tensor | None = None  # the score layer's outputs, one row per sequence
         self.error: BaseException | None = None
         self.done = False
 
@@ -349,10 +372,20 @@ class MicroBatcher:
         self._changed = threading.Condition()
         self.forwards = 0  # combined model calls so far (for tests and benchmarks)
 
-    def score(self, items: Sequence[dict[str, Any] | RankedRecord]) -> list[list[float]]:
-        """Like :meth:`RewardScorer.score`; tokenization runs in the caller's thread, outside the queue."""
+    def score(
+        self,
+        items: Sequence[dict[str, Any] | RankedRecord],
+        *,
+        with_uncertainty: bool = False,
+        include_style: bool | None = None,
+    ) -> Any:
+        """Like :meth:`RewardScorer.score`; tokenization runs in the caller's thread, outside the queue.
+        ``include_style`` (None: the scorer's own setting) adds a style-controlled model's style term."""
+        include_style = self.scorer.include_style if include_style is None else include_style
+        self.scorer.check_asked(with_uncertainty=with_uncertainty, include_style=include_style)
         sequences, sizes = self.scorer.encode_items(items)
-        return split_by_sizes(self.score_sequences(sequences, group_sizes=sizes), sizes)
+        outputs = self.score_outputs(sequences, group_sizes=sizes)
+        return self.scorer.scored(outputs, items, sizes, with_uncertainty=with_uncertainty, include_style=include_style)
 
     def score_texts(self, texts: Sequence[str]) -> list[float]:
         """Like :meth:`RewardScorer.score_texts`."""
@@ -360,6 +393,10 @@ class MicroBatcher:
 
     def score_sequences(self, sequences: list[EncodedSequence], *, group_sizes: list[int] | None = None) -> list[float]:
         """``group_sizes`` as in :meth:`RewardScorer.score_sequences` (default: every sequence alone)."""
+        return (self.score_outputs(sequences, group_sizes=group_sizes)[:, 0] + self.scorer.bias).tolist()
+
+    def score_outputs(self, sequences: list[EncodedSequence], *, group_sizes: list[int] | None = None) -> torch.Tensor:
+        """Like :meth:`RewardScorer.score_outputs`, in a forward shared with whoever else is queued."""
         job = _Job(sequences, group_sizes if group_sizes is not None else [1] * len(sequences))
         with self._changed:
             self._queue.append(job)
@@ -400,7 +437,7 @@ class MicroBatcher:
     def _run(self, batch: list[_Job]) -> None:
         self.forwards += 1
         try:
-            flat = self.scorer.score_sequences(
+            outputs = self.scorer.score_outputs(
                 [sequence for job in batch for sequence in job.sequences],
                 group_sizes=[size for job in batch for size in job.group_sizes],
             )
@@ -411,5 +448,5 @@ class MicroBatcher:
             for job in batch:  # find whose input fails; the others still get their rewards
                 self._run([job])
             return
-        for job, rewards in zip(batch, split_by_sizes(flat, [len(job.sequences) for job in batch]), strict=True):
-            job.result, job.done = rewards, True
+        for job, rows in zip(batch, outputs.split([len(job.sequences) for job in batch]), strict=True):
+            job.result, job.done = rows, True

@@ -271,11 +271,34 @@ def _check_size(count: int) -> None:
         )
 
 
-def rewards_score(*, project: Project | int, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Rewards for ``[{"prompt", "context"?, "completions": [...]}]`` from the active model."""
+def rewards_score(
+    *,
+    project: Project | int,
+    items: list[dict[str, Any]],
+    with_uncertainty: bool = False,
+    include_style: bool = False,
+) -> dict[str, Any]:
+    """Rewards for ``[{"prompt", "context"?, "completions": [...]}]`` from the active model.
+
+    ``with_uncertainty``: also each reward's uncertainty (``uncertainties``, the same shape as ``rewards``:
+    the spread of the model's bootstrap heads). ``include_style``: a style-controlled model's preference
+    including style (``r + beta . s``) instead of the content reward it serves by default. Either asked of a
+    model trained without it is a ValidationError that names the version.
+    """
     _check_size(sum(len(item["completions"]) for item in items))
-    rewards, served = _score(project, lambda batcher: batcher.score(items))
-    return {"rewards": rewards, "model_version": served.version, "model_version_id": served.id}
+
+    def score(batcher: Any) -> Any:
+        try:
+            batcher.scorer.check_asked(with_uncertainty=with_uncertainty, include_style=include_style)
+        except ValueError as error:
+            raise ValidationError(f"the active model cannot answer this: {error}") from error
+        return batcher.score(items, with_uncertainty=with_uncertainty, include_style=include_style)
+
+    result, served = _score(project, score)
+    answer = {"rewards": result.rewards if with_uncertainty else result}
+    if with_uncertainty:
+        answer["uncertainties"] = result.uncertainties
+    return {**answer, "model_version": served.version, "model_version_id": served.id}
 
 
 def rewards_for_texts(*, project: Project | int, texts: list[str]) -> dict[str, Any]:

@@ -47,18 +47,20 @@ def test_the_bf16_inference_copy_leaves_the_trained_weights_alone():
 class FakeScorer:
     """Rewards = sum of the ids; the first forward waits for ``release``; an id of -1 fails the forward."""
 
+    bias = 0.0
+
     def __init__(self) -> None:
         self.release = threading.Event()
         self.entered = threading.Event()
         self.forwards: list[int] = []
 
-    def score_sequences(self, sequences: list[EncodedSequence], group_sizes: list[int] | None = None) -> list[float]:
+    def score_outputs(self, sequences: list[EncodedSequence], group_sizes: list[int] | None = None) -> torch.Tensor:
         self.entered.set()
         self.release.wait(10)
         self.forwards.append(len(sequences))
         if any(-1 in s.input_ids for s in sequences):
             raise ValueError("poisoned")
-        return [float(sum(s.input_ids)) for s in sequences]
+        return torch.tensor([[float(sum(s.input_ids))] for s in sequences])
 
 
 def run_concurrently(batcher: MicroBatcher, fake: FakeScorer, jobs: list[list[list[int]]]) -> list[object]:
@@ -120,6 +122,9 @@ def test_the_batcher_scores_like_the_scorer(tiny_encoder, tmp_path):
     batcher = MicroBatcher(scorer, gather_seconds=0.002)
     items = [{"prompt": "w1 w2", "completions": ["great great", "awful", "w3 w4 w5"]}]
     assert batcher.score(items) == scorer.score(items)  # one caller: the same forward
+    with pytest.raises(ValueError, match="no uncertainty heads"):
+        batcher.score(items, with_uncertainty=True)
+    assert batcher.forwards == 1  # refused before any forward
     texts = ["User: w1\n\nAssistant: great", "User: w2\n\nAssistant: awful awful"]
     assert batcher.score_texts(texts) == scorer.score_texts(texts)
 

@@ -30,6 +30,18 @@ def artifacts(tmp_path_factory) -> list[str]:
     return out
 
 
+@pytest.fixture(scope="module")
+def styled_artifact(tmp_path_factory) -> str:
+    """A tiny model trained with style control and four uncertainty heads."""
+    from rewardtrain.core.config import TrainConfig
+    from rewardtrain.core.train import train
+
+    model = str(build_tiny_encoder(tmp_path_factory.mktemp("tiny")))
+    recipe = {**{k: v for k, v in TINY_CONFIG.items() if k != "eval_fraction"}, "epochs": 3}
+    config = TrainConfig(model=model, seed=0, length_control="style", uncertainty_heads=4, **recipe)
+    return str(train(config, make_records(10, seed=0), [], out_dir=tmp_path_factory.mktemp("rm") / "styled").out_dir)
+
+
 @pytest.fixture(autouse=True)
 def fresh_cache():
     scorer_cache.clear()
@@ -82,6 +94,38 @@ def test_rewards_match_the_core_scorer(admin_client_api, project, served, artifa
     expected = RewardScorer.load(artifacts[0], device="cpu").score(ITEMS["items"])
     got = admin_client_api.post(score_url(project), ITEMS, format="json").json()["rewards"]
     assert got[0] == pytest.approx(expected[0], abs=1e-4)
+
+
+STYLED_ITEMS = {"items": [{"prompt": "w1", "completions": ["great w2", "# H\n- awful **w3** w4 w5 w6", "w3"]}]}
+
+
+def test_uncertainties_and_the_style_term_are_served_when_asked(admin_client_api, project, styled_artifact):
+    from rewardtrain.core.scoring import RewardScorer
+
+    ModelVersion.objects.create(project=project, version=1, artifact_path=styled_artifact, is_active=True)
+    plain = admin_client_api.post(score_url(project), STYLED_ITEMS, format="json").json()
+    assert "uncertainties" not in plain
+    asked = admin_client_api.post(score_url(project), {**STYLED_ITEMS, "with_uncertainty": True}, format="json")
+    assert asked.status_code == 200, asked.json()
+    rewards, uncertainties = RewardScorer.load(styled_artifact, device="cpu").score(
+        STYLED_ITEMS["items"], with_uncertainty=True
+    )
+    assert asked.json()["rewards"][0] == pytest.approx(plain["rewards"][0], abs=1e-6)
+    assert asked.json()["rewards"][0] == pytest.approx(rewards[0], abs=1e-4)
+    assert asked.json()["uncertainties"][0] == pytest.approx(uncertainties[0], abs=1e-4)
+    assert all(value > 0 for value in asked.json()["uncertainties"][0])
+
+    styled = admin_client_api.post(score_url(project), {**STYLED_ITEMS, "include_style": True}, format="json").json()
+    expected = RewardScorer.load(styled_artifact, device="cpu", include_style=True).score(STYLED_ITEMS["items"])
+    assert styled["rewards"][0] == pytest.approx(expected[0], abs=1e-4)
+    assert styled["rewards"][0] != pytest.approx(plain["rewards"][0], abs=1e-3)  # the style term moved them
+
+
+def test_asking_a_plain_model_for_uncertainty_or_style_is_400_saying_what_it_lacks(admin_client_api, project, served):
+    for flag, lacks in (("with_uncertainty", "no uncertainty heads"), ("include_style", "not trained with style")):
+        response = admin_client_api.post(score_url(project), {**ITEMS, flag: True}, format="json")
+        assert response.status_code == 400 and lacks in str(response.json()), response.json()
+    assert admin_client_api.post(score_url(project), {**ITEMS, "with_uncertainty": "maybe"}, format="json").status_code == 400
 
 
 def test_the_scorer_is_reloaded_when_the_active_version_changes(admin_client_api, project, served, artifacts):
