@@ -18,7 +18,6 @@ The last stdout line is the JSON of all results.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -34,93 +33,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 from oasst_cv import DATASETS, folds_by_prompt  # noqa: E402
+from probe import ProbeRecipe, embed_all, fit_probe  # noqa: E402
 from scratch import shared_data_file  # noqa: E402
 
-from rewardtrain.core.batching import Collator, make_batches  # noqa: E402
 from rewardtrain.core.config import TrainConfig  # noqa: E402
 from rewardtrain.core.data import RankedRecord, load_records, prompt_keys_in_hash_order  # noqa: E402
-from rewardtrain.core.encoding import EncodedSequence, SequenceEncoder  # noqa: E402
 from rewardtrain.core.evaluate import metrics_from_scores, uncertainty_metrics  # noqa: E402
-from rewardtrain.core.style import STYLE_FEATURES, StyleScaler, style_features  # noqa: E402
-from rewardtrain.core.train import batch_loss, encode_records, length_balance  # noqa: E402
 
 CONTROLS = ["none", "style", "balance", "length_head"]
-
-
-def completion_key_of(context: list[dict[str, str]], prompt: str, text: str) -> str:
-    return json.dumps([context, prompt, text], ensure_ascii=False)
-
-
-def completion_key(record: RankedRecord, text: str) -> str:
-    return completion_key_of(record.context, record.prompt, text)
-
-
-class EmbeddingIds:
-    """Stands in for the SequenceEncoder in ``encode_records``: each completion becomes a one-token
-    "sequence" whose token is the row of its embedding, so the trainer's batching carries it through."""
-
-    def __init__(self, index: dict[str, int]) -> None:
-        self.index = index
-
-    def encode(self, context: list[dict[str, str]], prompt: str, completions: list[str]) -> list[EncodedSequence]:
-        return [EncodedSequence([self.index[completion_key_of(context, prompt, text)]]) for text in completions]
-
-
-def embed_all(records: list[RankedRecord], model: str, max_length: int, cache: Path) -> tuple[torch.Tensor, dict]:
-    """Pooled embeddings of every ranked completion (cached on disk by content, model and max length)."""
-    index: dict[str, int] = {}
-    items: list[tuple[RankedRecord, str]] = []
-    for record in records:
-        for i in record.ranked_indices():
-            key = completion_key(record, record.completions[i])
-            if key not in index:
-                index[key] = len(items)
-                items.append((record, record.completions[i]))
-    fingerprint = hashlib.sha256(json.dumps([list(index), model, max_length]).encode()).hexdigest()[:16]
-    path = cache / f"length-probe-{fingerprint}.pt"
-    if path.exists():
-        return torch.load(path), index
-    from rewardtrain.core.batching import padded_chunks
-    from rewardtrain.core.model import load_backbone
-
-    backbone, tokenizer, architecture = load_backbone(TrainConfig(model=model, max_length=max_length))
-    body = backbone.base_model.eval()
-    encoder = SequenceEncoder(tokenizer, architecture=architecture, max_length=max_length)
-    sequences = [encoder.encode(record.context, record.prompt, [text])[0] for record, text in items]
-    embeddings = torch.empty(len(sequences), backbone.config.hidden_size)
-    started = time.perf_counter()
-    with torch.inference_mode():
-        for rows, inputs in padded_chunks(sequences, 8192, tokenizer.pad_token_id):
-            embeddings[rows] = body(**inputs).pooler_output.float()
-    print(f"embedded {len(sequences)} completions in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    torch.save(embeddings, path)
-    return embeddings, index
-
-
-def train_head(
-    embeddings: torch.Tensor, encoded: list, config: TrainConfig, *, lr: float, epochs: int
-) -> tuple[torch.nn.Linear, torch.Tensor | None]:
-    torch.manual_seed(config.seed)
-    head = torch.nn.Linear(embeddings.shape[1], config.output_heads)
-    groups: list[dict[str, Any]] = [{"params": head.parameters()}]
-    beta = None
-    if config.length_control == "style":
-        beta = torch.zeros(len(STYLE_FEATURES), requires_grad=True)
-        groups.append({"params": [beta], "lr": config.style_lr})
-    optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=0.0)
-    collator = Collator(config.mode)
-    lengths = [1] * len(encoded)
-    for epoch in range(epochs):
-        for indices in make_batches(
-            lengths, config.prompts_per_batch, seed=config.seed, epoch=epoch, group_by_length=False
-        ):
-            batch = collator.collate([encoded[i] for i in indices])
-            rows = torch.tensor([row.input_ids[0] for row in batch.rows])
-            loss = batch_loss(head(embeddings[rows]), batch, config, beta)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    return head, beta
 
 
 def cross_validate(
@@ -135,7 +55,6 @@ def cross_validate(
         length_control=control, uncertainty_heads=args.uncertainty_heads, seed=args.seed,
         prompts_per_batch=args.prompts_per_batch, center_rewards_coefficient=0.01,
     )  # fmt: skip
-    ids = EmbeddingIds(index)
     held_out_records, scores, uncertainties, heads_of, train_pairs, betas = [], [], [], [], 0, []
     for n, held_out in enumerate(folds := folds_by_prompt(records, args.folds, args.seed)):
         train_records = [record for m, fold in enumerate(folds) if m != n for record in fold]
@@ -143,26 +62,14 @@ def cross_validate(
             keys = prompt_keys_in_hash_order(train_records, args.seed + 1)
             kept = set(keys[: max(1, round(train_fraction * len(keys)))])
             train_records = [record for record in train_records if record.prompt_key() in kept]
-        style = None
-        if control in ("style", "length_head"):
-            style = StyleScaler.fit(
-                [style_features(r.completions[i]) for r in train_records for i in r.ranked_indices()]
-            )
-        balance = length_balance(train_records) if control == "balance" else None
-        encoded = encode_records(
-            ids, train_records, style=style, balance=balance, bootstrap_heads=config.uncertainty_heads, seed=args.seed
-        )  # type: ignore[arg-type]
-        train_pairs += sum(len(item.comparisons) for item in encoded)
-        head, beta = train_head(embeddings, encoded, config, lr=args.lr, epochs=args.epochs)
-        if beta is not None:
-            betas.append([round(value, 3) for value in beta.tolist()])
+        probe = fit_probe(train_records, embeddings, index, config, ProbeRecipe(lr=args.lr, epochs=args.epochs))
+        train_pairs += probe.training_pairs
+        if probe.beta is not None:
+            betas.append([round(value, 3) for value in probe.beta.tolist()])
         with torch.no_grad():
-            train_rows = torch.tensor(sorted({row.input_ids[0] for item in encoded for row in item.sequences}))
-            centre = head(embeddings[train_rows]).mean(dim=0)
             for record in held_out:
                 ranked = record.ranked_indices()
-                rows = torch.tensor([index[completion_key(record, record.completions[i])] for i in ranked])
-                outputs = head(embeddings[rows]) - centre
+                outputs = probe.outputs(record)
                 full = [0.0] * len(record.completions)
                 spread = [0.0] * len(record.completions)
                 per_head: list[list[float]] = [[0.0] * max(1, config.uncertainty_heads)] * len(record.completions)
