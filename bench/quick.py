@@ -32,10 +32,15 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 
 @dataclass(frozen=True)
 class Bench:
-    name: str  # bench/<name>.py
+    name: str  # bench/<name>.py, unless ``script`` names another
     quick_args: tuple[str, ...]
     headline: str  # regular expression: the output lines that carry the figures
     needs_postgres: bool = False
+    script: str = ""  # for a second quick run of one script, in another mode
+
+    @property
+    def path(self) -> str:
+        return f"bench/{self.script or self.name}.py"
 
 
 BENCHES = [
@@ -76,12 +81,26 @@ BENCHES = [
         r"^tokens per epoch|^TRL",
     ),
     Bench("reliability_weighting", ("--labels-only", "--seeds", "0,1"), r"^\{\"summary"),
+    Bench(
+        "reliability_weighting_probe",
+        ("--model", "probe", "--max-length", "64", "--seeds", "0,1", "--careless-share", "1.0")
+        + ("--cache", "{scratch}"),
+        r"^\{\"summary",
+        script="reliability_weighting",
+    ),
     Bench("length_probe", ("--folds", "2", "--max-length", "128", "--epochs", "5", "--limit", "60"), r"^\{"),
     Bench(
         "active_learning",
         ("--limit", "40", "--seeds", "0", "--start", "8", "--step", "16", "--max-length", "64", "--epochs", "1")
         + ("--out", "{scratch}/active_learning.jsonl"),
         r"^\{",
+    ),
+    Bench(
+        "active_learning_probe",
+        ("--model", "probe", "--max-length", "64", "--seeds", "0", "1", "--start", "16", "--step", "32")
+        + ("--out", "{scratch}/active_learning.jsonl", "--cache", "{scratch}"),
+        r"^\{",
+        script="active_learning",
     ),
 ]
 
@@ -104,12 +123,12 @@ def headline(bench: Bench, output: str, width: int = 400) -> list[str]:
 
 def run(bench: Bench) -> tuple[str, list[str], float]:
     """(status, headline lines, seconds) of one quick run; its output also goes to the terminal."""
-    print(f"\n=== {bench.name}: python bench/{bench.name}.py {' '.join(bench.quick_args)}", flush=True)
+    print(f"\n=== {bench.name}: python {bench.path} {' '.join(bench.quick_args)}", flush=True)
     started = time.perf_counter()
     captured = []
     with tempfile.TemporaryDirectory(prefix=f"bench-quick-{bench.name}-") as scratch:  # for {scratch} in args
         arguments = [argument.replace("{scratch}", scratch) for argument in bench.quick_args]
-        command = [sys.executable, str(ROOT / "bench" / f"{bench.name}.py"), *arguments]
+        command = [sys.executable, str(ROOT / bench.path), *arguments]
         process = subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
         )
@@ -135,7 +154,7 @@ def main() -> int:
     benches = [bench for bench in BENCHES if not wanted or bench.name in wanted]
     if args.list:
         for bench in benches:
-            print(f"python bench/{bench.name}.py {' '.join(bench.quick_args)}")
+            print(f"python {bench.path} {' '.join(bench.quick_args)}")
         return 0
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -25,9 +25,14 @@ the weighting does to the labels without the noise of training.
 
     .venv/bin/python bench/reliability_weighting.py                       # 3 seeds, the cheap recipe
     .venv/bin/python bench/reliability_weighting.py --seeds 0 --epochs 1  # a quick look
+    .venv/bin/python bench/reliability_weighting.py --model probe --max-length 512 --seeds 0,1,2,3,4,5,6,7,8,9
 
-The recipe is cheap on purpose (2 shared CPU cores): max length 128, 2 epochs. The last stdout line is
-the JSON of every result.
+The fine-tuning recipe is cheap on purpose (2 shared CPU cores): max length 128, 2 epochs. ``--model probe``
+trains a frozen-body model instead, the score layer alone on cached MiniLM embeddings (``bench/probe.py``):
+seconds per model, so many seeds fit; it measures what the weighting does for that learner, not the
+fine-tuned model's accuracy. The summary gives, for accuracy and length-balanced accuracy, the share of the
+loss (clean minus unweighted) that weighting recovers, and weighted minus unweighted paired by seed. The last
+stdout line is the JSON of every result.
 """
 
 from __future__ import annotations
@@ -48,10 +53,12 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from probe import add_model_arguments, embed_all, fit_probe, probe_recipe  # noqa: E402
 from scratch import shared_data_file  # noqa: E402
 
 from rewardtrain.core.config import TrainConfig  # noqa: E402
 from rewardtrain.core.data import RankedRecord, load_oasst_trees, split_by_prompt  # noqa: E402
+from rewardtrain.core.evaluate import metrics_from_scores  # noqa: E402
 from rewardtrain.services.agreement import RankingFacts, agreement_report, reliability_weights  # noqa: E402
 
 DATA_FILE = "oasst_en100/en_100_tree.jsonl"
@@ -94,10 +101,18 @@ def simulate(
             rng.setstate(state)
             given = answer(POOL[annotator], record.order, careless=careless, noise=noise, rng=rng)
             for condition, order in (("clean", diligent), ("noisy", given)):
-                out[condition].append((annotator, RankedRecord(
-                    prompt=record.prompt, completions=record.completions, order=order, context=record.context,
-                    id=record.id,
-                )))
+                out[condition].append(
+                    (
+                        annotator,
+                        RankedRecord(
+                            prompt=record.prompt,
+                            completions=record.completions,
+                            order=order,
+                            context=record.context,
+                            id=record.id,
+                        ),
+                    )
+                )
     return out
 
 
@@ -125,6 +140,24 @@ def label_accuracy(rankings: list[tuple[int, RankedRecord]], truth: dict[str, Ra
     return agreed / total if total else 0.0
 
 
+def measured(rows: list[dict[str, Any]], metric: str) -> list[float]:
+    return [row[metric] for row in rows if row.get(metric) is not None]
+
+
+def paired_differences(results: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+    """Weighted minus unweighted on the same seed (same simulated answers): mean, range, seeds ahead."""
+    by_seed = {(row["seed"], row["condition"]): row[metric] for row in results}
+    seeds = sorted({row["seed"] for row in results})
+    differences = [by_seed[seed, "weighted"] - by_seed[seed, "unweighted"] for seed in seeds]
+    return {
+        "mean": round(statistics.fmean(differences), 4),
+        "min": round(min(differences), 4),
+        "max": round(max(differences), 4),
+        "seeds_ahead": sum(value > 0 for value in differences),
+        "seeds": len(differences),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="0,1,2", help="Simulation and training seeds")
@@ -136,9 +169,18 @@ def main() -> None:
     parser.add_argument("--conditions", default="clean,unweighted,weighted")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--labels-only", action="store_true", help="Skip training: only the training-pair figures")
+    add_model_arguments(parser)
     args = parser.parse_args()
 
     records = [record for record in load_oasst_trees(shared_data_file(DATA_FILE)) if record.pairs is None]
+    probe = None
+    if args.model == "probe" and not args.labels_only:
+        import torch
+
+        torch.set_num_threads(1)  # the score layer alone: tiny matrices, where a thread pool only waits
+        recipe = probe_recipe(args)
+        embeddings, index = embed_all(records, TrainConfig().model, args.max_length, Path(args.cache))
+        probe = (embeddings, index, recipe)
     train_groups, held_out = split_by_prompt(records, args.eval_fraction, seed=0)
     truth = {record.prompt_key(): record for record in train_groups}
     prompt_index = {key: index for index, key in enumerate(sorted(truth))}
@@ -148,57 +190,79 @@ def main() -> None:
     for seed in (int(value) for value in args.seeds.split(",")):
         simulated = simulate(train_groups, seed=seed, noise=args.noise, careless_share=args.careless_share)
         weights = reliabilities(simulated["noisy"], prompt_index)
-        print(f"seed {seed}: reliabilities " + ", ".join(
-            f"{annotator} ({POOL[annotator]}) {weight:.2f}" for annotator, weight in sorted(weights.items())
-        ), flush=True)
+        print(
+            f"seed {seed}: reliabilities "
+            + ", ".join(
+                f"{annotator} ({POOL[annotator]}) {weight:.2f}" for annotator, weight in sorted(weights.items())
+            ),
+            flush=True,
+        )
         datasets = {
             "clean": [record for _, record in simulated["clean"]],
             "unweighted": [record for _, record in simulated["noisy"]],
             "weighted": [
-                RankedRecord(prompt=record.prompt, completions=record.completions, order=record.order,
-                             context=record.context, id=record.id, weight=weights[annotator])
+                RankedRecord(
+                    prompt=record.prompt,
+                    completions=record.completions,
+                    order=record.order,
+                    context=record.context,
+                    id=record.id,
+                    weight=weights[annotator],
+                )
                 for annotator, record in simulated["noisy"]
             ],
         }
         for condition in args.conditions.split(","):
             data = datasets[condition]
             started = time.perf_counter()
-            metrics: dict[str, Any] = {"pairwise_accuracy": None, "length_baseline_accuracy": None, "counts": {}}
-            if not args.labels_only:
+            metrics: dict[str, Any] = {
+                "pairwise_accuracy": None, "length_balanced_accuracy": None, "length_baseline_accuracy": None,
+                "counts": {},
+            }  # fmt: skip
+            config = TrainConfig(
+                seed=seed, device=args.device, epochs=args.epochs, max_length=args.max_length, eval_fraction=0.0
+            )
+            if args.labels_only:
+                pass
+            elif probe is not None:
+                embeddings, index, recipe = probe
+                model = fit_probe(data, embeddings, index, config, recipe)
+                metrics = metrics_from_scores(held_out, model.scores(held_out))
+            else:
                 from rewardtrain.core.train import train
 
-                config = TrainConfig(
-                    seed=seed, device=args.device, epochs=args.epochs, max_length=args.max_length, eval_fraction=0.0
-                )
                 with tempfile.TemporaryDirectory() as out:
                     metrics = train(config, data, eval_records=held_out, out_dir=Path(out) / "rm").metrics
             row = {
                 "seed": seed,
                 "condition": condition,
                 "accuracy": metrics["pairwise_accuracy"],
+                "length_balanced": metrics.get("length_balanced_accuracy"),
                 "length_baseline": metrics["length_baseline_accuracy"],
                 "held_out_pairs": metrics["counts"].get("pairs"),
                 "label_accuracy": round(label_accuracy(list(zip([0] * len(data), data, strict=True)), truth), 4),
                 "training_records": len(data),
                 "seconds": round(time.perf_counter() - started, 1),
-                "weights": {str(key): round(value, 3) for key, value in weights.items()} if condition == "weighted"
+                "weights": {str(key): round(value, 3) for key, value in weights.items()}
+                if condition == "weighted"
                 else None,
             }
             results.append(row)
             print(json.dumps(row), flush=True)
 
-    summary = {}
+    summary: dict[str, Any] = {}
     for condition in args.conditions.split(","):
-        values = [row["accuracy"] for row in results if row["condition"] == condition and row["accuracy"] is not None]
-        labels = [row["label_accuracy"] for row in results if row["condition"] == condition]
+        rows = [row for row in results if row["condition"] == condition]
         summary[condition] = {
-            "accuracy_mean": round(statistics.fmean(values), 4) if values else None,
-            "label_accuracy_mean": round(statistics.fmean(labels), 4),
+            f"{metric}_mean": round(statistics.fmean(values), 4) if (values := measured(rows, metric)) else None
+            for metric in ("accuracy", "length_balanced", "label_accuracy")
         }
     if {"clean", "unweighted", "weighted"} <= set(summary) and not args.labels_only:
-        lost = summary["clean"]["accuracy_mean"] - summary["unweighted"]["accuracy_mean"]
-        regained = summary["weighted"]["accuracy_mean"] - summary["unweighted"]["accuracy_mean"]
-        summary["recovered_share"] = round(regained / lost, 3) if lost > 0 else None
+        for metric in ("accuracy", "length_balanced"):
+            lost = summary["clean"][f"{metric}_mean"] - summary["unweighted"][f"{metric}_mean"]
+            regained = summary["weighted"][f"{metric}_mean"] - summary["unweighted"][f"{metric}_mean"]
+            summary[f"{metric}_recovered_share"] = round(regained / lost, 3) if lost > 0 else None
+            summary[f"{metric}_weighted_minus_unweighted"] = paired_differences(results, metric)
     print(json.dumps({"summary": summary, "results": results, "args": vars(args), "load": os.getloadavg()}))
 
 
