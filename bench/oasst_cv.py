@@ -18,7 +18,9 @@ prefers-longer share beside the humans') and, with uncertainty heads, the mean A
 against wrongly ordered held-out pairs.
 
 Prints one line per fold and per recipe; the last stdout line is the JSON of all results. ``--out``
-appends each finished recipe to a JSONL file as it goes (sweeps can be stopped with ``--deadline``).
+appends each finished fold (``"kind": "fold"``, with its full metrics) and each finished recipe
+(``"kind": "recipe"``) to a JSONL file as it goes (sweeps can be stopped with ``--deadline``).
+``--only-folds 0,1`` runs some folds only: every recipe is still judged on the same held-out prompts.
 """
 
 from __future__ import annotations
@@ -158,7 +160,10 @@ def cross_validate(records: list[RankedRecord], recipe: dict[str, Any], args: ar
     train_pairs = 0
     totals = {"pairs": 0, "correct": 0.0, "longer_correct": 0.0, "log_loss": 0.0, "tau": 0.0, "tau_n": 0}
     per_fold, fold_metrics, started = [], [], time.perf_counter()
+    wanted = range(args.folds) if args.only_folds is None else args.only_folds
     for n, held_out in enumerate(folds):
+        if n not in wanted:
+            continue
         train_records = [record for m, fold in enumerate(folds) if m != n for record in fold]
         if args.train_fraction < 1:  # the learning curve: the first share of the training prompts in hash order
             keys = prompt_keys_in_hash_order(train_records, args.seed + 1)
@@ -188,11 +193,16 @@ def cross_validate(records: list[RankedRecord], recipe: dict[str, Any], args: ar
         }
         per_fold.append(fold)
         print(f"    fold {n}: {json.dumps(fold)}", file=sys.stderr, flush=True)
+        if args.out:  # every fold as it ends: a long grid can be stopped and its finished folds still read
+            with open(args.out, "a") as handle:
+                handle.write(json.dumps({"kind": "fold", "recipe": recipe, **fold, "metrics": metrics}) + "\n")
     pairs = totals["pairs"]
     return {
+        "kind": "recipe",
         "recipe": recipe,
         "config": {k: v for k, v in config.to_dict().items() if k not in ("model", "device", "seed")},
         "folds": args.folds,
+        "folds_run": [fold["fold"] for fold in per_fold],
         "dataset": args.dataset,
         "train_fraction": args.train_fraction,
         "train_pairs_per_fold": round(train_pairs / args.folds, 1),
@@ -219,6 +229,12 @@ def main() -> None:
     )
     parser.add_argument("--model", default=TrainConfig().model)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument(
+        "--only-folds",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=None,
+        help="run only these folds (e.g. 0,1): the same held-out prompts for every recipe, pooled over fewer pairs",
+    )
     parser.add_argument("--seed", type=int, default=0, help="fold assignment and training seed")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--grid", choices=["sweep", "sweep2", "length"], default=None, help="a built-in recipe grid")
