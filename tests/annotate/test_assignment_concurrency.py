@@ -14,11 +14,12 @@ from collections import Counter
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import Count
 
 from annotate.models import Assignment, Completion, Project, Prompt, Ranking
 from annotate.services.tasks import assignment_claim, assignment_skip, ranking_submit, task_next
+from tests.annotate.racing import race
 
 pytestmark = [
     pytest.mark.postgres,
@@ -50,36 +51,20 @@ def test_concurrent_annotators_never_over_rank_or_repeat_a_prompt(claim):
         prompt = Prompt.objects.create(project=project, text=f"Prompt {number}")
         Completion.objects.bulk_create(Completion(prompt=prompt, text=f"Reply {i}", position=i) for i in range(4))
 
-    start = threading.Barrier(THREADS)
     claimed: list[tuple[int, int]] = []
-    errors: list[BaseException] = []
     lock = threading.Lock()
 
     def work(annotator, number: int) -> None:
-        try:
-            start.wait()
-            while True:
-                task = claim(project, annotator)
-                if task is None:
-                    return
-                with lock:
-                    claimed.append((task.prompt.pk, annotator.pk))
-                if number % 5 == 0 and len(claimed) % 7 == 0:  # some skip, so slots are released and re-taken
-                    assignment_skip(assignment_id=task.assignment.pk, annotator=annotator, reason="race")
-                    continue
-                order = [[completion.pk] for completion in task.completions]
-                ranking_submit(assignment_id=task.assignment.pk, annotator=annotator, order=order)
-        except BaseException as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-        finally:
-            connections.close_all()  # each thread had its own connection
+        while (task := claim(project, annotator)) is not None:
+            with lock:
+                claimed.append((task.prompt.pk, annotator.pk))
+            if number % 5 == 0 and len(claimed) % 7 == 0:  # some skip, so slots are released and re-taken
+                assignment_skip(assignment_id=task.assignment.pk, annotator=annotator, reason="race")
+                continue
+            order = [[completion.pk] for completion in task.completions]
+            ranking_submit(assignment_id=task.assignment.pk, annotator=annotator, order=order)
 
-    threads = [threading.Thread(target=work, args=(user, i)) for i, user in enumerate(annotators)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
+    race(annotators, work)
 
     # No annotator was ever handed the same prompt twice, and no prompt got more than wanted.
     assert max(Counter(claimed).values()) == 1

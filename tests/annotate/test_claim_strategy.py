@@ -13,12 +13,13 @@ from collections import Counter
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import Count
 
 from annotate.models import Completion, Project, Prompt
 from annotate.services.tasks import assignment_claim, ranking_submit, task_next
 from rewardtrain.services.acquisition import acquisition_priorities_apply
+from tests.annotate.racing import race
 
 STRATEGIES = ("coverage", "uncertainty", "disagreement", "mixed")
 
@@ -70,37 +71,24 @@ def test_concurrent_annotators_follow_the_strategy_without_over_assigning(strate
     User = get_user_model()
     annotators = [User.objects.create_user(f"racer{i}") for i in range(threads_count)]
     project, expected = project_with_figures(strategy, prompts=prompts, wanted=wanted, annotators=annotators)
-    start = threading.Barrier(threads_count)
     claimed: list[tuple[int, int, int]] = []  # (assignment id, prompt, annotator)
-    errors: list[BaseException] = []
     lock = threading.Lock()
 
     def work(annotator, number: int) -> None:
-        try:
-            start.wait()
-            while True:
-                task = (
-                    assignment_claim(project=project, annotator=annotator)
-                    if number % 2
-                    else task_next(project_id=project.pk, annotator=annotator)[1]
-                )
-                if task is None:
-                    return
-                with lock:
-                    claimed.append((task.assignment.pk, task.prompt.pk, annotator.pk))
-                order = [[completion.pk] for completion in task.completions]
-                ranking_submit(assignment_id=task.assignment.pk, annotator=annotator, order=order)
-        except BaseException as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-        finally:
-            connections.close_all()
+        while True:
+            task = (
+                assignment_claim(project=project, annotator=annotator)
+                if number % 2
+                else task_next(project_id=project.pk, annotator=annotator)[1]
+            )
+            if task is None:
+                return
+            with lock:
+                claimed.append((task.assignment.pk, task.prompt.pk, annotator.pk))
+            order = [[completion.pk] for completion in task.completions]
+            ranking_submit(assignment_id=task.assignment.pk, annotator=annotator, order=order)
 
-    threads = [threading.Thread(target=work, args=(user, i)) for i, user in enumerate(annotators)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
+    race(annotators, work)
 
     assert max(Counter((prompt, annotator) for _, prompt, annotator in claimed).values()) == 1
     per_prompt = dict(Prompt.objects.filter(project=project).annotate(n=Count("rankings")).values_list("pk", "n"))
