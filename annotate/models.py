@@ -127,8 +127,9 @@ class Prompt(models.Model):
     external_id = models.CharField(max_length=200, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    # The reference ranking staff marked (groups of completion ids, best first), or None: a gold prompt
-    # is handed out like any other and its rankings give each annotator a gold score.
+    # The reference ranking staff marked (groups of completion ids, best first), or None: its rankings
+    # give each annotator a gold score. Under the project's gold_rate the claim mixes gold prompts into
+    # each annotator's tasks (annotate.services.tasks); at a rate of 0 they go out like any other.
     gold_order = models.JSONField(null=True, blank=True, default=None)
     # Counters kept in the same transaction as the rows they count (ranking_record, and
     # annotate.services.tasks for assignments), so handing out a task reads one indexed row
@@ -151,6 +152,13 @@ class Prompt(models.Model):
             models.Index(
                 fields=["project", "ranking_count", "open_assignment_count", "-claim_priority", "id"],
                 name="prompt_claim_order",
+            ),
+            # The gold queue (Project.gold_rate > 0): a project's few gold prompts, fewest rankings first.
+            # Partial, so the counter writes of ordinary prompts never touch it.
+            models.Index(
+                fields=["project", "ranking_count", "open_assignment_count", "id"],
+                condition=Q(gold_order__isnull=False),
+                name="prompt_gold_claim_order",
             ),
         ]
         constraints = [

@@ -1,8 +1,8 @@
 """Gold prompts: a reference ranking staff mark on a prompt, against which annotators are scored.
 
-A gold prompt is handed out like any other (annotators cannot tell it apart); each ranking of it is
-compared with the reference (``rewardtrain.services.quality``). ``Project.gold_rate`` sets the share
-of each annotator's tasks drawn from gold prompts (``annotate.services.tasks``).
+A gold task looks like any other to the annotator (nothing in it tells them apart); each ranking of
+it is compared with the reference (``rewardtrain.services.quality``). ``Project.gold_rate`` sets the
+share of each annotator's tasks drawn from gold prompts (``annotate.services.tasks``).
 
     prompt_gold_set(prompt=prompt, order=[[c3], [c1, c2], [c4]])   # completion ids, best first
     prompt_gold_clear(prompt=prompt)

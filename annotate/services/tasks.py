@@ -18,6 +18,12 @@ How a task is claimed, safely with many clients at once (assignment_claim):
    callers skip a prompt another caller is claiming instead of queueing behind it, and a
    row changed since the snapshot is re-checked against the WHERE clause once locked. On
    SQLite every write transaction starts with BEGIN IMMEDIATE, so claims run one at a time.
+   Gold (``Project.gold_rate`` > 0): first, when the caller's share of gold tasks in the project
+   would fall below the rate (gold < rate x (tasks + 1), expired tasks not counted), the gold prompt
+   with the fewest rankings, then open assignments, that the caller has not held, with no
+   ``rankings_per_prompt`` cap (everyone ranks each gold prompt once); the queue above then leaves
+   gold prompts out. At a rate of 0 gold prompts are ordinary prompts, and the claim runs today's
+   statements, with no gold branch at all.
 3. Create (or reopen) the caller's assignment with the completions shuffled, and add one
    to the prompt's ``open_assignment_count`` while the row is still locked.
    On PostgreSQL, ``task_next`` is one prepared statement (``TASK_NEXT_POSTGRESQL_SQL``): the
@@ -81,46 +87,92 @@ OWN_OPEN_SQL = """
     WHERE a.annotator_id = %s AND a.state = 'open' AND p.project_id = %s
     ORDER BY a.started_at LIMIT 1
 """
+# Whether the caller has held the prompt p (ranked, skipped or holding it). "LIMIT 1 OFFSET 0" keeps
+# PostgreSQL from turning NOT EXISTS into an anti-join, which reads all of the caller's assignments on
+# every claim (a cost that grows with their history); as a subquery it is one probe of
+# one_assignment_per_prompt_and_annotator for each prompt the queue walks past, usually one.
+NOT_HELD_SQL = """NOT EXISTS (SELECT 1 FROM annotate_assignment a
+                       WHERE a.prompt_id = p.id AND a.annotator_id = %(annotator)s AND a.state <> 'expired'
+                       LIMIT 1 OFFSET 0)"""
 # The queue (index prompt_claim_order): fewest rankings, then fewest open assignments, then the
 # project's active-learning priority (rewardtrain.services.acquisition; NULL, so no order, under
 # coverage and for prompts imported since the last refresh, which therefore come first), among
 # prompts with room left ({wanted}: the project's rankings per prompt) that the caller has not
-# held, ranked or skipped. "LIMIT 1 OFFSET 0" keeps PostgreSQL from turning NOT EXISTS into an
-# anti-join, which reads all of the caller's assignments on every claim (a cost that grows with
-# their history); as a subquery it is one probe of one_assignment_per_prompt_and_annotator for each
-# prompt the queue walks past, usually one.
-QUEUE_HEAD_SQL = """
+# held, ranked or skipped. {not_gold}: under a gold rate gold prompts are not in it (they come
+# through GOLD_HEAD_SQL); at a rate of 0 they are ordinary prompts, and the statements run then have
+# no such condition.
+QUEUE_HEAD_SQL = f"""
     FROM annotate_prompt p
     WHERE p.project_id = %(project)s
-      AND p.ranking_count + p.open_assignment_count < {wanted}
-      AND NOT EXISTS (SELECT 1 FROM annotate_assignment a
-                       WHERE a.prompt_id = p.id AND a.annotator_id = %(annotator)s AND a.state <> 'expired'
-                       LIMIT 1 OFFSET 0)
+      AND p.ranking_count + p.open_assignment_count < {{wanted}}{{not_gold}}
+      AND {NOT_HELD_SQL}
     ORDER BY p.ranking_count, p.open_assignment_count, p.claim_priority DESC NULLS FIRST, p.id
     LIMIT 1
 """
+# Gold (Project.gold_rate > 0, docs/annotation.md "Gold prompts"): a gold task is due when the caller's
+# gold share of their tasks in the project (open, ranked or skipped; expired ones do not count) would
+# otherwise fall below the rate: gold < rate x (tasks + 1). The small margin keeps a product like
+# 0.3 x 10 = 3.0000000000000004 from making a fourth gold task due. Counting reads the caller's
+# assignments (the states spelled out, so the (annotator, state) index serves it); the subquery refers
+# to no row of p, so PostgreSQL runs it once, before the scan.
+GOLD_DUE_SQL = """(SELECT COALESCE(SUM(CASE WHEN g.gold_order IS NULL THEN 0 ELSE 1 END), 0)
+                   < CAST(%(gold_rate)s AS DOUBLE PRECISION) * (COUNT(*) + 1) - 1e-9
+             FROM annotate_assignment a JOIN annotate_prompt g ON g.id = a.prompt_id
+             WHERE a.annotator_id = %(annotator)s AND a.state IN ('open', 'submitted', 'skipped')
+               AND g.project_id = %(project)s)"""
+# The gold queue (partial index prompt_gold_claim_order), when gold is due: the project's gold prompt
+# with the fewest rankings, then open assignments, that the caller has not held. No rankings_per_prompt
+# cap: every annotator may rank every gold prompt once, which is what scores them all on it.
+GOLD_HEAD_SQL = f"""
+    FROM annotate_prompt p
+    WHERE p.project_id = %(project)s AND p.gold_order IS NOT NULL
+      AND {GOLD_DUE_SQL}
+      AND {NOT_HELD_SQL}
+    ORDER BY p.ranking_count, p.open_assignment_count, p.id
+    LIMIT 1
+"""
 # own_expired_id is the caller's expired assignment on the prompt, reopened rather than duplicated.
-CLAIM_SQL = """
+CLAIMED_PROMPT_SQL = """
     SELECT p.id, p.project_id, p.text, p.context,
            (SELECT e.id FROM annotate_assignment e
              WHERE e.prompt_id = p.id AND e.annotator_id = %(annotator)s AND e.state = 'expired') AS own_expired_id
-""" + QUEUE_HEAD_SQL.format(wanted="%(wanted)s")
+"""
+CLAIM_SQL = CLAIMED_PROMPT_SQL + QUEUE_HEAD_SQL.format(
+    wanted="%(wanted)s", not_gold="\n      AND (%(gold_rate)s = 0 OR p.gold_order IS NULL)"
+)
+CLAIM_GOLD_SQL = CLAIMED_PROMPT_SQL + GOLD_HEAD_SQL
 OPEN_COUNT_ADD_SQL = "UPDATE annotate_prompt SET open_assignment_count = open_assignment_count + 1 WHERE id = %s"
 
 
-def _claim_postgresql_sql(*, wanted: str, shuffle: str, expires: str) -> str:
+def _claim_postgresql_sql(*, wanted: str, shuffle: str, expires: str, gold: bool = False) -> str:
     """PostgreSQL: steps 2 and 3 of the claim as CTEs of one statement: lock the first free prompt
-    of the queue (SKIP LOCKED), shuffle its completions, insert the caller's assignment (or
-    reopen their expired one), count it on the prompt. The statement ends with a SELECT from
-    ``opened`` (the assignment), ``claimed`` (the prompt) and ``shown`` (its completions)."""
-    return (
-        """
+    of the queue (SKIP LOCKED), shuffle its completions, insert the caller's assignment (or reopen
+    their expired one), count it on the prompt. The statement ends with a SELECT from ``opened``
+    (the assignment), ``claimed`` (the prompt) and ``shown`` (its completions).
+
+    ``gold``: the statement for a project with a gold rate (``%(gold_rate)s``): a gold prompt if one
+    is due (``gold_claimed``, SKIP LOCKED too), else the first free prompt of the queue without the
+    gold prompts. Projects without gold run the statement without, so it costs them nothing."""
+    lock = "FOR NO KEY UPDATE OF p SKIP LOCKED"
+    if not gold:
+        claimed = f"""
     claimed AS (
-        SELECT p.id, p.text, p.context
-"""
-        + QUEUE_HEAD_SQL.format(wanted=wanted)
+        SELECT p.id, p.text, p.context {QUEUE_HEAD_SQL.format(wanted=wanted, not_gold="")}
+        {lock}"""
+    else:
+        not_gold = "\n      AND p.gold_order IS NULL AND NOT EXISTS (SELECT 1 FROM gold_claimed)"
+        claimed = f"""
+    gold_claimed AS (
+        SELECT p.id, p.text, p.context {GOLD_HEAD_SQL}
+        {lock}
+    ), ordinary_claimed AS (
+        SELECT p.id, p.text, p.context {QUEUE_HEAD_SQL.format(wanted=wanted, not_gold=not_gold)}
+        {lock}
+    ), claimed AS (
+        SELECT * FROM gold_claimed UNION ALL SELECT * FROM ordinary_claimed"""
+    return (
+        claimed
         + f"""
-        FOR NO KEY UPDATE OF p SKIP LOCKED
     ), shown AS (
         SELECT c.id, c.text,
                row_number() OVER (ORDER BY CASE WHEN {shuffle} THEN random() ELSE 0 END, c.position, c.id) AS n
@@ -146,13 +198,16 @@ def _claim_postgresql_sql(*, wanted: str, shuffle: str, expires: str) -> str:
 # The claimed task's columns: assignment id, expiry, prompt id, text, context, completions (JSON, shown order).
 CLAIMED_COLUMNS_SQL = """opened.id, opened.expires_at, claimed.id, claimed.text, claimed.context::text,
            (SELECT json_agg(json_build_object('id', shown.id, 'text', shown.text) ORDER BY shown.n) FROM shown)::text"""
-CLAIM_POSTGRESQL_SQL = (
+CLAIM_POSTGRESQL_SQL, CLAIM_GOLD_POSTGRESQL_SQL = (
     "WITH"
-    + _claim_postgresql_sql(wanted="%(wanted)s", shuffle="%(shuffle)s::boolean", expires="%(expires)s::timestamptz")
+    + _claim_postgresql_sql(
+        wanted="%(wanted)s", shuffle="%(shuffle)s::boolean", expires="%(expires)s::timestamptz", gold=gold
+    )
     + f"""
     SELECT {CLAIMED_COLUMNS_SQL}
     FROM opened JOIN claimed ON claimed.id = opened.prompt_id
 """
+    for gold in (False, True)
 )
 # The Project fields the task loop reads, in the model's field order as Model.from_db wants
 # them; the other fields are left deferred.
@@ -160,7 +215,15 @@ PROJECT_FIELDS = tuple(
     field.attname
     for field in Project._meta.concrete_fields
     if field.attname
-    in {"id", "instructions", "allow_ties", "rankings_per_prompt", "shuffle_completions", "assignment_minutes"}
+    in {
+        "id",
+        "instructions",
+        "allow_ties",
+        "rankings_per_prompt",
+        "shuffle_completions",
+        "assignment_minutes",
+        "gold_rate",
+    }
 )
 # The project if the caller may work on it (staff: any; annotators: theirs, unless archived), with
 # the caller's open assignment in it if they have one: the permission check and step 1 of the claim
@@ -178,12 +241,13 @@ PROJECT_FOR_CALLER_SQL = f"""
 """
 # PostgreSQL: task_next as one statement (one round trip, and in autocommit one transaction). The
 # project row is there only if the caller may work on it; the claim runs only if the caller holds
-# no open assignment in it (the project's rankings per prompt read as NULL otherwise, and the
-# queue's "< NULL" lets no prompt through); its settings (shuffle, minutes) come from the same row.
+# no open assignment in it and the project has no gold rate (the project's rankings per prompt read
+# as NULL otherwise, and the queue's "< NULL" lets no prompt through; task_next then claims with
+# CLAIM_GOLD_POSTGRESQL_SQL); its settings (shuffle, minutes) come from the same row.
 TASK_NEXT_POSTGRESQL_SQL = (
     f"WITH project AS ({PROJECT_FOR_CALLER_SQL}),"
     + _claim_postgresql_sql(
-        wanted="(SELECT rankings_per_prompt FROM project WHERE own_open_id IS NULL)",
+        wanted="(SELECT rankings_per_prompt FROM project WHERE own_open_id IS NULL AND gold_rate = 0)",
         shuffle="(SELECT shuffle_completions FROM project)",
         expires="%(now)s::timestamptz + (SELECT assignment_minutes FROM project) * interval '1 minute'",
     )
@@ -221,7 +285,8 @@ def task_next(*, project_id: int, annotator: AbstractBaseUser) -> tuple[Project,
 
     Raises Http404 if the caller may not work on the project (staff may work on any), as
     ``annotate.api.permissions.project_for_request`` does. On PostgreSQL the check, the look-up
-    of the caller's open task and the claim of a new one are one statement.
+    of the caller's open task and the claim of a new one are one statement (two under a gold rate:
+    the claim is a statement of its own, so that projects without gold never pay for it).
     """
     params = {"project": project_id, "user": annotator.pk, "staff": bool(annotator.is_staff)}
     if connection.vendor != "postgresql":
@@ -243,6 +308,8 @@ def task_next(*, project_id: int, annotator: AbstractBaseUser) -> tuple[Project,
     claimed = row[len(PROJECT_FIELDS) + 1 :]
     if claimed[0] is not None:
         return project, _claimed_task(project=project, annotator=annotator, now=now, row=claimed)
+    if project.gold_rate > 0:  # the statement claims nothing under a gold rate: a second one does
+        return project, _claim(project=project, annotator=annotator, own=None)
     if assignments_expire():  # the pool looked empty: release stale tasks and look again
         return project, _claim_new(project=project, annotator=annotator)
     return project, None
@@ -292,9 +359,18 @@ def _claim_new(*, project: Project, annotator: AbstractBaseUser) -> Task | None:
     # NO KEY UPDATE: enough to change the counters, and it does not block the foreign-key
     # checks of rankings being submitted on the same prompt meanwhile.
     lock = " FOR NO KEY UPDATE OF p SKIP LOCKED" if connection.features.has_select_for_no_key_update else ""
-    params = {"annotator": annotator.pk, "project": project.pk, "wanted": project.rankings_per_prompt}
+    params = {
+        "annotator": annotator.pk,
+        "project": project.pk,
+        "wanted": project.rankings_per_prompt,
+        "gold_rate": project.gold_rate,
+    }
     with transaction.atomic():
-        prompt = next(iter(Prompt.objects.raw(CLAIM_SQL + lock, params)), None)
+        prompt = None
+        if project.gold_rate > 0:  # a gold prompt if one is due, else the ordinary queue
+            prompt = next(iter(Prompt.objects.raw(CLAIM_GOLD_SQL + lock, params)), None)
+        if prompt is None:
+            prompt = next(iter(Prompt.objects.raw(CLAIM_SQL + lock, params)), None)
         if prompt is None:
             return None
         completions = [
@@ -328,11 +404,15 @@ def _claim_new_postgresql(*, project: Project, annotator: AbstractBaseUser) -> T
         "annotator": annotator.pk,
         "project": project.pk,
         "wanted": project.rankings_per_prompt,
+        "gold_rate": project.gold_rate,
         "shuffle": project.shuffle_completions,
         "now": now,
         "expires": now + timedelta(minutes=project.assignment_minutes),
     }
-    row = fetch_one(name="rankforge_claim", sql=CLAIM_POSTGRESQL_SQL, params=params)
+    if project.gold_rate > 0:
+        row = fetch_one(name="rankforge_claim_gold", sql=CLAIM_GOLD_POSTGRESQL_SQL, params=params)
+    else:
+        row = fetch_one(name="rankforge_claim", sql=CLAIM_POSTGRESQL_SQL, params=params)
     return None if row is None else _claimed_task(project=project, annotator=annotator, now=now, row=row)
 
 
