@@ -24,6 +24,14 @@ def projects_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Proj
     return Project.objects.filter(annotators=user, archived_at__isnull=True)
 
 
+def project_target_prompts(*, project: Project) -> QuerySet[Prompt]:
+    """The prompts the project's target (``rankings_per_prompt`` each) is over: every prompt, but for the
+    gold prompts under a gold rate, which each annotator ranks once instead of the project ranking them
+    so many times (docs/annotation.md, "Gold prompts"), so they never make a project look unfinished."""
+    prompts = Prompt.objects.filter(project=project)
+    return prompts.filter(gold_order__isnull=True) if project.gold_rate > 0 else prompts
+
+
 @dataclass(frozen=True)
 class AnnotatorProgress:
     username: str
@@ -36,8 +44,8 @@ class AnnotatorProgress:
 
 @dataclass(frozen=True)
 class ProjectProgress:
-    prompts: int
-    rankings: int  # every submitted or imported ranking
+    prompts: int  # in the target (project_target_prompts)
+    rankings: int  # every submitted or imported ranking, of gold prompts too
     rankings_wanted: int  # prompts × rankings_per_prompt
     rankings_done: int  # rankings that count towards the target: at most rankings_per_prompt per prompt
     prompts_complete: int  # prompts with all the rankings they want
@@ -47,13 +55,10 @@ class ProjectProgress:
 def project_progress(*, project: Project) -> ProjectProgress:
     """How far a project is: counts for the whole project and per annotator, in a few queries."""
     wanted = project.rankings_per_prompt
-    per_prompt = Prompt.objects.filter(project=project).annotate(ranked=Count("rankings"))
-    totals = per_prompt.aggregate(
-        prompts=Count("id"),
-        rankings=Sum("ranked"),
-        rankings_done=Sum(Least("ranked", Value(wanted))),
-    )
+    per_prompt = project_target_prompts(project=project).annotate(ranked=Count("rankings"))
+    totals = per_prompt.aggregate(prompts=Count("id"), rankings_done=Sum(Least("ranked", Value(wanted))))
     prompts_complete = per_prompt.filter(ranked__gte=wanted).count()
+    all_rankings = Ranking.objects.filter(prompt__project=project).count()
 
     now = timezone.now()
     assignments = {
@@ -86,7 +91,7 @@ def project_progress(*, project: Project) -> ProjectProgress:
     ]
     return ProjectProgress(
         prompts=totals["prompts"] or 0,
-        rankings=totals["rankings"] or 0,
+        rankings=all_rankings,
         rankings_wanted=(totals["prompts"] or 0) * wanted,
         rankings_done=totals["rankings_done"] or 0,
         prompts_complete=prompts_complete,
@@ -100,9 +105,9 @@ class ProjectPace:
 
     rankings_done: int  # towards the target (at most rankings_per_prompt per prompt)
     rankings_wanted: int
-    prompts: int
+    prompts: int  # in the target (project_target_prompts)
     prompts_left: int  # prompts still short of the rankings they want
-    rankings_last_day: int  # submitted or imported in the last 24 hours
+    rankings_last_day: int  # of the target's prompts, submitted or imported in the last 24 hours
     hours_left: float | None  # at the last day's pace; None when nothing was ranked in it
 
     @property
@@ -115,12 +120,13 @@ def project_pace(*, project: Project, now: datetime | None = None) -> ProjectPac
     now = now or timezone.now()
     wanted = project.rankings_per_prompt
     # The queue counters (ranking_count) are kept with the rankings, so this reads prompts only.
-    totals = Prompt.objects.filter(project=project).aggregate(
+    target = project_target_prompts(project=project)
+    totals = target.aggregate(
         prompts=Count("id"),
         done=Sum(Least("ranking_count", Value(wanted))),
         left=Count("id", filter=Q(ranking_count__lt=wanted)),
     )
-    last_day = Ranking.objects.filter(prompt__project=project, submitted_at__gte=now - timedelta(days=1)).count()
+    last_day = Ranking.objects.filter(prompt__in=target, submitted_at__gte=now - timedelta(days=1)).count()
     done, prompts = totals["done"] or 0, totals["prompts"] or 0
     missing = prompts * wanted - done
     return ProjectPace(
@@ -202,9 +208,9 @@ def project_rankings_left(*, project: Project) -> int:
     if left is None:
         wanted = project.rankings_per_prompt
         left = (
-            Prompt.objects.filter(project=project, ranking_count__lt=wanted).aggregate(
-                left=Sum(Value(wanted) - F("ranking_count"))
-            )["left"]
+            project_target_prompts(project=project)
+            .filter(ranking_count__lt=wanted)
+            .aggregate(left=Sum(Value(wanted) - F("ranking_count")))["left"]
             or 0
         )
         cache.set(key, left, LEFT_CACHE_SECONDS)

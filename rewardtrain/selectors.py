@@ -7,7 +7,8 @@ from typing import Any
 
 from django.db.models import Count, F, Q
 
-from annotate.models import Project, Prompt, Ranking
+from annotate.models import Project, Ranking
+from annotate.selectors import project_target_prompts
 from rewardtrain.models import Comparison, ModelVersion
 from rewardtrain.services.agreement import RankingFacts
 
@@ -144,7 +145,7 @@ def length_report_for_project(*, project_id: int) -> dict[str, object] | None:
 def acquisition_overview(*, project: Project, head: int = 5) -> dict[str, Any]:
     """What the project page shows of active learning: the strategy, how much of the queue the last refresh
     measured, and the next prompts the claim will hand out (fewest rankings first, then priority)."""
-    wanting = Prompt.objects.filter(project=project, ranking_count__lt=project.rankings_per_prompt)
+    wanting = project_target_prompts(project=project).filter(ranking_count__lt=project.rankings_per_prompt)
     counts = wanting.aggregate(
         prompts=Count("id"),
         scored=Count("id", filter=Q(model_uncertainty__isnull=False)),

@@ -17,8 +17,10 @@ from django.db import connection
 from django.db.models import Count
 
 from annotate.models import Completion, Project, Prompt
+from annotate.selectors import project_pace, project_progress, project_rankings_left
 from annotate.services.gold import prompt_gold_set
 from annotate.services.tasks import assignment_claim, assignment_skip, ranking_submit, task_next
+from rewardtrain.selectors import acquisition_overview
 from rewardtrain.services.quality import annotator_quality
 from tests.annotate.racing import race
 from tests.annotate.test_tasks_api import best_first, next_url, submit_url
@@ -176,6 +178,26 @@ def test_the_next_task_answer_of_a_gold_task_looks_like_any_other(annotator, ann
     assert gold_answer.keys() == ordinary_answer.keys()
     assert gold_answer["prompt"].keys() == ordinary_answer["prompt"].keys()
     assert [c.keys() for c in gold_answer["completions"]] == [c.keys() for c in ordinary_answer["completions"]]
+
+
+def test_under_a_gold_rate_gold_prompts_are_outside_the_projects_target(db):
+    annotators = [User.objects.create_user(f"annotator{i}") for i in range(2)]
+    project = project_with_gold(gold_rate=0.5, gold=2, ordinary=2, wanted=3, annotators=annotators)
+    for annotator in annotators:
+        work_through(project, annotator, claim_by_service, limit=10)  # 2 gold, 2 ordinary each
+
+    pace, progress = project_pace(project=project), project_progress(project=project)
+    assert (pace.prompts, pace.rankings_wanted, pace.rankings_done, pace.prompts_left) == (2, 6, 4, 2)
+    assert (progress.prompts, progress.rankings_wanted, progress.rankings_done) == (2, 6, 4)
+    assert progress.rankings == 8  # the gold rankings are rankings all the same
+    assert project_rankings_left(project=project) == 2
+    assert acquisition_overview(project=project)["prompts"] == 2  # what the ordinary queue still holds
+
+    project.gold_rate = 0.0  # gold prompts are ordinary again, and short of their three rankings too
+    project.save()
+    pace = project_pace(project=project)
+    assert (pace.prompts, pace.rankings_wanted, pace.rankings_done, pace.prompts_left) == (4, 12, 8, 4)
+    assert acquisition_overview(project=project)["prompts"] == 4
 
 
 @pytest.mark.postgres
