@@ -10,9 +10,11 @@ Example (CPU, about a minute with the shipped MiniLM)::
     result = train(TrainConfig(), records, out_dir="artifacts/oasst-rm", on_progress=print)
     result.metrics["pairwise_accuracy"], result.metrics["length_baseline_accuracy"]
 
-``on_progress`` gets ``{"step", "total_steps", "epoch", "loss", "lr", "eval"}`` after every optimizer step
-(``eval`` is the metrics dict on evaluation steps, else None). ``should_stop()`` returning True ends the
-run with :class:`TrainingCancelled` and writes nothing.
+``on_progress`` gets ``{"step", "total_steps", "epoch", "loss", "lr", "eval", "eval_seconds"}`` after every
+optimizer step (``eval`` is the metrics dict on evaluation steps, else None; ``eval_seconds`` the wall seconds
+that evaluation took, 0.0 without one, so a caller timing the run can leave evaluation out), and once more
+at the end with the final metrics. ``should_stop()`` returning True ends the run with
+:class:`TrainingCancelled` and writes nothing.
 
 Data parallel: run the same command under ``torchrun --nproc_per_node N``; each process takes every
 N-th batch, gradients are averaged by DDP, and rank 0 evaluates and writes the artifact.
@@ -362,6 +364,8 @@ def train(
         max_packed_length=config.max_packed_length,
     )
 
+    eval_seconds = eval_cpu_seconds = 0.0  # periodic evaluation: kept out of the training time and throughput
+
     def held_out_metrics() -> dict[str, Any] | None:
         if not eval_records or not distributed.is_main:
             return None
@@ -414,9 +418,13 @@ def train(
             optimizer.step()
             scheduler.step()
             step += 1
-            evaluated = None
+            evaluated, evaluated_seconds = None, 0.0
             if config.eval_every_steps and step % config.eval_every_steps == 0 and step < total_steps:
+                evaluation_started, evaluation_cpu_started = time.perf_counter(), time.process_time()
                 evaluated = held_out_metrics()
+                evaluated_seconds = time.perf_counter() - evaluation_started
+                eval_seconds += evaluated_seconds
+                eval_cpu_seconds += time.process_time() - evaluation_cpu_started
             if on_progress is not None and distributed.is_main:
                 on_progress(
                     {
@@ -426,11 +434,13 @@ def train(
                         "loss": loss_value,
                         "lr": scheduler.get_last_lr()[0],
                         "eval": evaluated,
+                        "eval_seconds": evaluated_seconds,
                     }
                 )
-    training_seconds = time.perf_counter() - training_started
+    training_seconds = time.perf_counter() - training_started - eval_seconds
     set_attention_implementation(model, inference_attention)
-    training_cpu_seconds = time.process_time() - training_cpu_started  # all threads; robust to a busy machine
+    # All threads; robust to a busy machine.
+    training_cpu_seconds = time.process_time() - training_cpu_started - eval_cpu_seconds
 
     result = TrainResult(out_dir=None, metrics=None, train_stats={}, normalization_bias=0.0)
     if distributed.is_main:
@@ -458,7 +468,9 @@ def train(
         bias = -float(train_rewards.mean())
         served.bias = bias
         served.head_bias = (-train_outputs.mean(dim=0)).tolist()
+        final_eval_started = time.perf_counter()
         metrics = evaluate(served, eval_records) if eval_records else None
+        final_eval_seconds = time.perf_counter() - final_eval_started
         del served  # its bf16 copy of the weights
         train_stats = {
             **stats,
@@ -467,7 +479,8 @@ def train(
             "steps": step,
             "final_loss": loss_value,
             "setup_seconds": round(setup_seconds, 3),
-            "training_seconds": round(training_seconds, 3),
+            "training_seconds": round(training_seconds, 3),  # periodic evaluation excluded
+            "eval_seconds": round(eval_seconds, 3),  # periodic evaluation (eval_every_steps); not the final one
             "training_cpu_seconds": round(training_cpu_seconds, 3),
             "tokens_per_second": round(stats["real_tokens"] * distributed.world_size / max(training_seconds, 1e-9), 1),
             "sequences_per_second": round(
@@ -505,6 +518,7 @@ def train(
                     "loss": loss_value,
                     "lr": scheduler.get_last_lr()[0],
                     "eval": metrics,
+                    "eval_seconds": final_eval_seconds,
                 }
             )
     if distributed.enabled:

@@ -175,3 +175,22 @@ def test_a_rankings_file_carries_weights_and_refuses_a_bad_one(tmp_path):
     path.write_text('{"prompt": "p", "completions": ["a", "b"], "order": [[0], [1]], "weight": -1}\n')
     with pytest.raises(DataError, match="line 1: 'weight' must be a finite number >= 0"):
         load_records(path)
+
+
+def test_periodic_evaluation_is_timed_apart_from_training(tiny_encoder, tmp_path):
+    """A caller timing the run (bench/time_to_accuracy.py) can leave every evaluation out of the clock."""
+    records = make_records(count=100)
+    train_records, eval_records = records[:4], records[4:]  # evaluations far costlier than the 4 steps
+    updates: list[dict] = []
+    config = quick_config(tiny_encoder, epochs=1, prompts_per_batch=1, eval_every_steps=1)
+    result = train(config, train_records, eval_records, out_dir=tmp_path / "rm", on_progress=updates.append)
+    periodic, final = updates[:-1], updates[-1]
+    assert [update["eval"] is not None for update in periodic] == [True, True, True, False]  # not the last step
+    assert all(update["eval_seconds"] > 0 for update in periodic[:3]) and periodic[3]["eval_seconds"] == 0.0
+    assert final["eval"] is not None and final["eval_seconds"] > 0
+    stats = result.train_stats
+    assert stats["eval_seconds"] == pytest.approx(sum(update["eval_seconds"] for update in periodic), abs=2e-3)
+    # Disjoint parts of the run: counted inside training_seconds too, the 3 evaluations would overflow the wall
+    # time (all that is left outside them is the final evaluation, writing the artifact and 4 records' bias).
+    parts = stats["setup_seconds"] + stats["training_seconds"] + stats["eval_seconds"] + final["eval_seconds"]
+    assert parts <= stats["wall_seconds"] + 2e-3
