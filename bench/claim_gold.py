@@ -6,7 +6,8 @@ annotators who each already ranked the first ``--history`` prompts, then runs ea
 ``--runs`` times under EXPLAIN ANALYZE, rolled back each time so every run claims the same prompt:
 
 1. ``TASK_NEXT_POSTGRESQL_SQL`` of a project at gold_rate 0 (what ``tasks/next`` sends);
-2. ``CLAIM_GOLD_POSTGRESQL_SQL`` at ``--gold-rate`` (the claim under a gold rate), where the code has it.
+2. ``CLAIM_GOLD_POSTGRESQL_SQL`` at ``--gold-rate`` (the claim under a gold rate), where the code has it,
+   for a caller with a gold task due, and for a second caller who already had every gold prompt.
 
 Prints the median and 90th percentile of PostgreSQL's execution time and, with ``--plans``, the
 plans. Run it in a worktree of an older commit to compare (it only needs the first statement there)::
@@ -30,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def load(args: argparse.Namespace):
-    """The project (gold_rate 0), the prompts, and each annotator's ranked history; returns (project, caller)."""
+    """The project (gold_rate 0), the prompts, and each annotator's ranked history; the second annotator
+    had every gold prompt too. Returns (project, the first annotator, the second)."""
     from django.contrib.auth.models import User
     from django.utils import timezone
 
@@ -53,8 +55,13 @@ def load(args: argparse.Namespace):
         for a in annotators
         for p in history
     )
+    Assignment.objects.bulk_create(
+        Assignment(prompt=p, annotator=annotators[1], state="submitted", started_at=now, expires_at=now, shown_order=[])
+        for p in prompts[args.history :]
+        if p.gold_order is not None
+    )
     Prompt.objects.filter(pk__in=[p.pk for p in history]).update(ranking_count=len(annotators))
-    return project, annotators[0]
+    return project, annotators[0], annotators[1]
 
 
 def explain(sql: str, params: dict, runs: int, plans: bool) -> tuple[list[float], str]:
@@ -97,7 +104,7 @@ def main() -> None:
         from annotate.services import tasks
 
         call_command("migrate", verbosity=0)
-        project, caller = load(args)
+        project, caller, had_all_gold = load(args)
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
         now = timezone.now()
@@ -106,6 +113,8 @@ def main() -> None:
         if hasattr(tasks, "CLAIM_GOLD_POSTGRESQL_SQL"):
             gold = dict(params, wanted=3, gold_rate=args.gold_rate, shuffle=True, expires=now)
             statements.append((f"gold claim, gold_rate {args.gold_rate}", tasks.CLAIM_GOLD_POSTGRESQL_SQL, gold))
+            gold = dict(gold, user=had_all_gold.pk, annotator=had_all_gold.pk)
+            statements.append(("gold claim, no gold prompt left", tasks.CLAIM_GOLD_POSTGRESQL_SQL, gold))
         for name, sql, values in statements:
             times, plan = explain(sql, values, args.runs, args.plans)
             ordered = sorted(times)

@@ -123,9 +123,15 @@ GOLD_DUE_SQL = """(SELECT COALESCE(SUM(CASE WHEN g.gold_order IS NULL THEN 0 ELS
 # The gold queue (partial index prompt_gold_claim_order), when gold is due: the project's gold prompt
 # with the fewest rankings, then open assignments, that the caller has not held. No rankings_per_prompt
 # cap: every annotator may rank every gold prompt once, which is what scores them all on it.
+# GOLD_LEFT_SQL, whether the caller has a gold prompt left, goes before the count (PostgreSQL runs the
+# two once, in that order): a caller who had every gold prompt, the usual case late in their work, then
+# pays a walk over the few gold prompts instead of a count of their whole history.
+GOLD_LEFT_SQL = f"""EXISTS (SELECT 1 FROM annotate_prompt p
+                     WHERE p.project_id = %(project)s AND p.gold_order IS NOT NULL AND {NOT_HELD_SQL})"""
 GOLD_HEAD_SQL = f"""
     FROM annotate_prompt p
     WHERE p.project_id = %(project)s AND p.gold_order IS NOT NULL
+      AND {GOLD_LEFT_SQL}
       AND {GOLD_DUE_SQL}
       AND {NOT_HELD_SQL}
     ORDER BY p.ranking_count, p.open_assignment_count, p.id
