@@ -8,15 +8,19 @@ The order tests run on both databases; the race needs PostgreSQL (SKIP LOCKED):
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Count
+from django.test import Client
+from django.utils import timezone
 
-from annotate.models import Completion, Project, Prompt
+from annotate.models import Assignment, Completion, Project, Prompt
 from annotate.selectors import project_pace, project_progress, project_rankings_left
 from annotate.services.gold import prompt_gold_set
 from annotate.services.tasks import assignment_claim, assignment_skip, ranking_submit, task_next
@@ -24,6 +28,7 @@ from rewardtrain.selectors import acquisition_overview
 from rewardtrain.services.quality import annotator_quality
 from tests.annotate.racing import race
 from tests.annotate.test_tasks_api import best_first, next_url, submit_url
+from tests.annotate.test_workspace_views import page_data
 
 User = get_user_model()
 
@@ -44,7 +49,7 @@ def project_with_gold(*, gold_rate: float, gold: int, ordinary: int, wanted: int
     """A project whose first ``gold`` prompts carry a reference ranking (their completions in import
     order), then ``ordinary`` prompts without one."""
     project = Project.objects.create(
-        name=f"Gold at {gold_rate}", rankings_per_prompt=wanted, min_completions=2, gold_rate=gold_rate
+        name=f"Mixing at {gold_rate}", rankings_per_prompt=wanted, min_completions=2, gold_rate=gold_rate
     )
     project.annotators.add(*annotators)
     for number in range(gold + ordinary):
@@ -55,6 +60,14 @@ def project_with_gold(*, gold_rate: float, gold: int, ordinary: int, wanted: int
         if number < gold:
             prompt_gold_set(prompt=prompt, order=[[completion.pk] for completion in completions])
     return project
+
+
+def without_page_data(html: str) -> str:
+    """The ranking page without its task and progress (the JSON of the rank-data script) and without the
+    CSRF token, which is masked afresh for every response."""
+    start = html.index('<script id="rank-data" type="application/json">')
+    html = html[:start] + html[html.index("</script>", start) :]
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', 'name="csrfmiddlewaretoken"', html)
 
 
 def gold_ids(project: Project) -> set[int]:
@@ -178,6 +191,40 @@ def test_the_next_task_answer_of_a_gold_task_looks_like_any_other(annotator, ann
     assert gold_answer.keys() == ordinary_answer.keys()
     assert gold_answer["prompt"].keys() == ordinary_answer["prompt"].keys()
     assert [c.keys() for c in gold_answer["completions"]] == [c.keys() for c in ordinary_answer["completions"]]
+
+
+def test_the_ranking_page_of_a_gold_task_looks_like_any_other(annotator, annotator_client):
+    project = project_with_gold(gold_rate=0.5, gold=1, ordinary=1, wanted=1, annotators=[annotator])
+    browser = Client()
+    browser.force_login(annotator)
+    pages = []
+    for _ in range(2):
+        response = browser.get(f"/projects/{project.pk}/rank/")
+        task = page_data(response)["task"]
+        pages.append((task, response.content.decode()))
+        annotator_client.post(submit_url(task["assignment_id"]), {"order": best_first(task)}, format="json")
+    (gold_task, gold_html), (ordinary_task, ordinary_html) = pages
+
+    assert gold_task["prompt"]["id"] in gold_ids(project)
+    assert ordinary_task["prompt"]["id"] not in gold_ids(project)
+    assert without_page_data(gold_html) == without_page_data(ordinary_html)  # the same page around the task
+    assert "gold" not in gold_html.lower()
+
+
+def test_an_expired_gold_task_comes_back_to_its_annotator_on_the_same_row(db):
+    annotator = User.objects.create_user("slow")
+    project = project_with_gold(gold_rate=0.25, gold=2, ordinary=4, wanted=1, annotators=[annotator])
+    for claim in (claim_by_service, claim_by_api_statement):
+        task = claim(project, annotator)
+        Assignment.objects.filter(pk=task.assignment.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+        again = claim(project, annotator)  # expired tasks do not count: gold is due again, and this is the first
+
+        assert (again.assignment.pk, again.prompt.pk) == (task.assignment.pk, task.prompt.pk)
+        assert Assignment.objects.get(pk=task.assignment.pk).state == "open"
+        prompt = Prompt.objects.get(pk=task.prompt.pk)
+        assert (prompt.ranking_count, prompt.open_assignment_count) == (0, 1)
+        assignment_skip(assignment_id=again.assignment.pk, annotator=annotator)
 
 
 def test_under_a_gold_rate_gold_prompts_are_outside_the_projects_target(db):
