@@ -21,6 +21,8 @@ Prints one line per fold and per recipe; the last stdout line is the JSON of all
 appends each finished fold (``"kind": "fold"``, with its full metrics) and each finished recipe
 (``"kind": "recipe"``) to a JSONL file as it goes (sweeps can be stopped with ``--deadline``).
 ``--only-folds 0,1`` runs some folds only: every recipe is still judged on the same held-out prompts.
+``--report FILE`` pools the folds an ``--out`` file holds, per setting, without training (e.g. after a
+grid was stopped, or from folds run in separate processes).
 """
 
 from __future__ import annotations
@@ -157,9 +159,14 @@ def cross_validate(records: list[RankedRecord], recipe: dict[str, Any], args: ar
 
     folds = folds_by_prompt(records, args.folds, args.seed)
     config = TrainConfig(**{**recipe, "seed": args.seed, "device": args.device, "model": args.model})
-    train_pairs = 0
-    totals = {"pairs": 0, "correct": 0.0, "longer_correct": 0.0, "log_loss": 0.0, "tau": 0.0, "tau_n": 0}
-    per_fold, fold_metrics, started = [], [], time.perf_counter()
+    setting = {
+        "recipe": recipe,
+        "dataset": args.dataset,
+        "train_fraction": args.train_fraction,
+        "seed": args.seed,
+        "folds": args.folds,
+    }
+    fold_results, started = [], time.perf_counter()
     wanted = range(args.folds) if args.only_folds is None else args.only_folds
     for n, held_out in enumerate(folds):
         if n not in wanted:
@@ -172,8 +179,33 @@ def cross_validate(records: list[RankedRecord], recipe: dict[str, Any], args: ar
         with tempfile.TemporaryDirectory() as out:
             result = train(config, train_records, eval_records=held_out, out_dir=Path(out) / "rm")
         metrics = result.metrics
-        fold_metrics.append(metrics)
-        train_pairs += result.info["data"]["train"]["pairs"]
+        fold = {
+            "fold": n,
+            "train_pairs": result.info["data"]["train"]["pairs"],
+            "pairs": metrics["counts"]["pairs"],
+            "accuracy": round(metrics["pairwise_accuracy"], 4),
+            "length_baseline": round(metrics["length_baseline_accuracy"], 4),
+            "length_balanced": metrics["length_balanced_accuracy"],
+            "prefers_longer": metrics["prefers_longer_share"],
+            "training_seconds": result.train_stats["training_seconds"],
+        }
+        print(f"    fold {n}: {json.dumps(fold)}", file=sys.stderr, flush=True)
+        fold_results.append({"kind": "fold", **setting, **fold, "metrics": metrics})
+        if args.out:  # every fold as it ends: a long grid can be stopped and its finished folds still read
+            with open(args.out, "a") as handle:
+                handle.write(json.dumps(fold_results[-1]) + "\n")
+    return {
+        **pooled(fold_results),
+        "config": {k: v for k, v in config.to_dict().items() if k not in ("model", "device", "seed")},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def pooled(fold_results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One recipe's figures over the held-out pairs of its folds (``"kind": "fold"`` results of one setting)."""
+    totals = {"pairs": 0, "correct": 0.0, "longer_correct": 0.0, "log_loss": 0.0, "tau": 0.0, "tau_n": 0}
+    for fold in fold_results:
+        metrics = fold["metrics"]
         pairs = metrics["counts"]["pairs"]
         totals["pairs"] += pairs
         totals["correct"] += metrics["pairwise_accuracy"] * pairs
@@ -182,41 +214,49 @@ def cross_validate(records: list[RankedRecord], recipe: dict[str, Any], args: ar
         if metrics["kendall_tau"] is not None:
             totals["tau"] += metrics["kendall_tau"] * metrics["counts"]["kendall_tau_records"]
             totals["tau_n"] += metrics["counts"]["kendall_tau_records"]
-        fold = {
-            "fold": n,
-            "pairs": pairs,
-            "accuracy": round(metrics["pairwise_accuracy"], 4),
-            "length_baseline": round(metrics["length_baseline_accuracy"], 4),
-            "length_balanced": metrics["length_balanced_accuracy"],
-            "prefers_longer": metrics["prefers_longer_share"],
-            "training_seconds": result.train_stats["training_seconds"],
-        }
-        per_fold.append(fold)
-        print(f"    fold {n}: {json.dumps(fold)}", file=sys.stderr, flush=True)
-        if args.out:  # every fold as it ends: a long grid can be stopped and its finished folds still read
-            with open(args.out, "a") as handle:
-                handle.write(json.dumps({"kind": "fold", "recipe": recipe, **fold, "metrics": metrics}) + "\n")
     pairs = totals["pairs"]
+    first = fold_results[0]
     return {
         "kind": "recipe",
-        "recipe": recipe,
-        "config": {k: v for k, v in config.to_dict().items() if k not in ("model", "device", "seed")},
-        "folds": args.folds,
-        "folds_run": [fold["fold"] for fold in per_fold],
-        "dataset": args.dataset,
-        "train_fraction": args.train_fraction,
-        "train_pairs_per_fold": round(train_pairs / args.folds, 1),
-        "seed": args.seed,
+        **{key: first[key] for key in ("recipe", "dataset", "train_fraction", "seed", "folds")},
+        "folds_run": [fold["fold"] for fold in fold_results],
+        "train_pairs_per_fold": (
+            round(sum(fold["train_pairs"] for fold in fold_results) / len(fold_results), 1)
+            if all("train_pairs" in fold for fold in fold_results)
+            else None
+        ),
         "pairs": pairs,
         "accuracy": round(totals["correct"] / pairs, 4),
         "length_baseline": round(totals["longer_correct"] / pairs, 4),
         "difference_points": round(100 * (totals["correct"] - totals["longer_correct"]) / pairs, 2),
         "log_loss": round(totals["log_loss"] / pairs, 4),
         "kendall_tau": round(totals["tau"] / totals["tau_n"], 4) if totals["tau_n"] else None,
-        **pooled_length_metrics(fold_metrics),
-        "seconds": round(time.perf_counter() - started, 1),
-        "per_fold": per_fold,
+        **pooled_length_metrics([fold["metrics"] for fold in fold_results]),
+        "per_fold": [{key: value for key, value in fold.items() if key != "metrics"} for fold in fold_results],
     }
+
+
+def report(path: str) -> list[dict[str, Any]]:
+    """Pool the finished folds recorded in ``path`` (``--out`` files), one result per setting, in file order."""
+    settings: dict[str, list[dict[str, Any]]] = {}
+    for line in Path(path).read_text().splitlines():
+        row = json.loads(line)
+        if row.get("kind") == "fold":
+            for name, default in (("dataset", "oasst"), ("train_fraction", 1.0), ("seed", 0), ("folds", 5)):
+                row.setdefault(name, default)  # folds recorded before these were
+            key = json.dumps([row["recipe"], row["dataset"], row["train_fraction"], row["seed"], row["folds"]])
+            settings.setdefault(key, []).append(row)
+    results = [pooled(sorted(folds, key=lambda fold: fold["fold"])) for folds in settings.values()]
+    for result in results:
+        print(
+            f"{json.dumps(result['recipe'])} fraction {result['train_fraction']} folds {result['folds_run']}: "
+            f"{result['train_pairs_per_fold']} training pairs a fold, {result['pairs']} held out; accuracy "
+            f"{result['accuracy']:.3f} (length baseline {result['length_baseline']:.3f}), length-balanced "
+            f"{result['length_balanced_accuracy']:.3f}, prefers longer {result['prefers_longer_share']:.3f} "
+            f"(humans {result['humans_longer_wins_share']:.3f})",
+            file=sys.stderr,
+        )
+    return results
 
 
 def main() -> None:
@@ -239,13 +279,17 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--grid", choices=["sweep", "sweep2", "length"], default=None, help="a built-in recipe grid")
     parser.add_argument("--deadline", type=float, default=0, help="stop starting recipes after this many seconds")
-    parser.add_argument("--out", default=None, help="append each recipe's result to this JSONL file")
+    parser.add_argument("--out", default=None, help="append each fold's and recipe's result to this JSONL file")
+    parser.add_argument("--report", default=None, help="only pool the folds recorded in this --out file and print")
     parser.add_argument("--shard", default="0/1", help="I/N: run every N-th recipe from the I-th (parallel sweeps)")
     for field in dataclasses.fields(TrainConfig):
         if field.name in RECIPE_FLAGS and field.name != "margin_by_rank_gap":
             parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default), default=None)
     parser.add_argument("--margin-by-rank-gap", action="store_true", default=None)
     args = parser.parse_args()
+    if args.report:
+        print(json.dumps({"results": report(args.report)}))
+        return
 
     import transformers
 
