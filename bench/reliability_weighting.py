@@ -145,12 +145,16 @@ def measured(rows: list[dict[str, Any]], metric: str) -> list[float]:
 
 
 def paired_differences(results: list[dict[str, Any]], metric: str) -> dict[str, Any]:
-    """Weighted minus unweighted on the same seed (same simulated answers): mean, range, seeds ahead."""
+    """Weighted minus unweighted on the same seed (same simulated answers): mean with a 95 % bootstrap interval
+    over seeds, range, seeds ahead."""
     by_seed = {(row["seed"], row["condition"]): row[metric] for row in results}
     seeds = sorted({row["seed"] for row in results})
     differences = [by_seed[seed, "weighted"] - by_seed[seed, "unweighted"] for seed in seeds]
+    rng = random.Random(0)
+    replicates = sorted(statistics.fmean(rng.choices(differences, k=len(differences))) for _ in range(2000))
     return {
         "mean": round(statistics.fmean(differences), 4),
+        "interval": [round(replicates[49], 4), round(replicates[1949], 4)],  # 95 % bootstrap over seeds
         "min": round(min(differences), 4),
         "max": round(max(differences), 4),
         "seeds_ahead": sum(value > 0 for value in differences),
