@@ -74,6 +74,18 @@ BENCHES = [
         ("--train-groups", "8", "--eval-groups", "10", "--seeds", "0"),
         r"vs TRL|^\{",
     ),
+    Bench(
+        "time_to_accuracy",
+        ("--data", "hh", "--train-groups", "8", "--eval-groups", "6", "--max-length", "64")
+        + ("--epochs", "2", "--evals-per-epoch", "2", "--seeds", "0"),
+        r"time to trl_\w+ over",
+    ),
+    Bench(
+        "time_to_accuracy_oasst",  # TRL drops pairs over the max length: Open Assistant needs TrainConfig's 512
+        ("--data", "oasst", "--limit", "12", "--epochs", "2", "--evals-per-epoch", "2", "--seeds", "0"),
+        r"time to trl_\w+ over",
+        script="time_to_accuracy",
+    ),
     Bench("oasst_cv", ("--folds", "2", "--epochs", "1", "--max-length", "128"), r"^\{"),
     Bench(
         "prefix_sharing",

@@ -16,6 +16,12 @@ Runs, in one process, one after the other (a shared machine: the load is printed
   2. TRL RewardTrainer with its defaults (bf16, dropout off, gradient checkpointing, 8 pairs a batch,
      lr 1e-4) -- only epochs and max_length are set to match;
   3. RankForge grouped with length-grouped batches (its default).
+``--order`` changes that order (``--order length,trl,random``; leave ``trl`` out to skip it). At one prompt a
+step runs 1 and 3 do the same work (a prompt's completions are padded to its longest either way; only the
+order of the steps differs), so any gap between them is the machine or the order: each RankForge run also
+reports its per-step time profile (first step, first five, median, slowest tenth), the minor page faults,
+the involuntary context switches (other work taking the cores) and the resident memory before it. Time to
+accuracy rather than one epoch: bench/time_to_accuracy.py, built on this file's data and runs.
 Each side runs its own default attention kernel: TRL transformers' SDPA, RankForge eager attention on the
 CPU (SDPA's CPU backward is slow; ``TrainConfig.attention``). ``--trl-attention eager`` gives TRL the same
 kernel, to separate what fewer forwards save from what the kernel saves.
@@ -34,6 +40,7 @@ The last stdout line is the JSON of all figures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import os
@@ -114,6 +121,17 @@ def build_groups(tokenizer: Any, groups: int, max_length: int, seed: int) -> lis
     return records
 
 
+def thread_settings() -> dict[str, Any]:
+    """What decides how the CPU's threads wait: on a busy machine OpenMP threads that spin at every barrier
+    (libgomp's default) can make the same run several times slower (docs/BENCHMARKS.md)."""
+    import torch
+
+    return {
+        "torch_threads": torch.get_num_threads(),
+        **{name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")},
+    }
+
+
 def load_average() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -126,13 +144,29 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_rankforge(
-    records: list[RankedRecord], held_out: list[RankedRecord], args: argparse.Namespace, group_by_length: bool
-) -> dict[str, Any]:
-    from rewardtrain.core.scoring import RewardScorer
-    from rewardtrain.core.train import train
+def process_counters() -> dict[str, float]:
+    """What a run costs the process besides compute: page faults (a cold or fragmented heap) and involuntary
+    context switches (other work taking the cores), and the resident memory, in MB, before it."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "minor_page_faults": usage.ru_minflt,
+        "involuntary_switches": usage.ru_nivcsw,
+        "max_rss_mb": usage.ru_maxrss / 1024,
+    }
 
-    config = TrainConfig(
+
+def counters_during(before: dict[str, float]) -> dict[str, float]:
+    after = process_counters()
+    return {
+        "minor_page_faults": after["minor_page_faults"] - before["minor_page_faults"],
+        "involuntary_switches": after["involuntary_switches"] - before["involuntary_switches"],
+        "max_rss_mb_before": round(before["max_rss_mb"]),
+    }
+
+
+def rankforge_config(args: argparse.Namespace, **overrides: Any) -> TrainConfig:
+    """TrainConfig's defaults with the bench's recipe flags (add_recipe_arguments) and ``overrides``."""
+    values = dict(
         model=args.model,
         epochs=args.epochs,
         max_length=args.max_length,
@@ -140,18 +174,37 @@ def run_rankforge(
         warmup_ratio=args.warmup_ratio,
         min_lr_ratio=args.min_lr_ratio,
         prompts_per_batch=args.prompts_per_batch,
-        group_by_length=group_by_length,
         pair_weighting=args.pair_weighting,
         seed=args.seed,
         device=args.device,
     )
+    return TrainConfig(**{**values, **overrides})
+
+
+def run_rankforge(
+    records: list[RankedRecord], held_out: list[RankedRecord], args: argparse.Namespace, group_by_length: bool
+) -> dict[str, Any]:
+    from rewardtrain.core.scoring import RewardScorer
+    from rewardtrain.core.train import train
+
+    config = rankforge_config(args, group_by_length=group_by_length)
+    step_ends: list[float] = []  # when each optimizer step ended: the per-step time distribution
     with tempfile.TemporaryDirectory() as out:
+        counters = process_counters()
         wall, cpu = time.perf_counter(), cpu_seconds()
-        result = train(config, records, eval_records=[], out_dir=Path(out) / "rm")
-        wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+        result = train(
+            config,
+            records,
+            eval_records=[],
+            out_dir=Path(out) / "rm",
+            on_progress=lambda _: step_ends.append(time.perf_counter()),
+        )
+        started, wall, cpu = wall, time.perf_counter() - wall, cpu_seconds() - cpu
+        counters = counters_during(counters)
         scorer = RewardScorer.load(Path(out) / "rm", device=args.device)
         metrics = metrics_from_scores(held_out, scorer.score(held_out))
     stats = result.train_stats
+    step_ends = step_ends[:-1]  # the last call comes after the artifact is written, not after a step
     return {
         "wall_seconds": round(wall, 2),
         "cpu_seconds": round(cpu, 2),
@@ -164,19 +217,17 @@ def run_rankforge(
         "tokens_per_second": round(stats["real_tokens"] / stats["training_seconds"], 1),
         "tokens_per_cpu_second": round(stats["real_tokens"] / stats["training_cpu_seconds"], 1),
         "optimizer_steps": stats["steps"],
+        **step_time_profile(started + stats["setup_seconds"], step_ends),
+        **counters,
         "held_out_accuracy": metrics["pairwise_accuracy"],
         "held_out_kendall_tau": metrics["kendall_tau"],
         "length_baseline_accuracy": metrics["length_baseline_accuracy"],
     }
 
 
-def run_trl(records: list[RankedRecord], held_out: list[RankedRecord], args: argparse.Namespace) -> dict[str, Any]:
-    import torch
-    from datasets import Dataset
-    from transformers import AutoTokenizer
-    from trl import RewardConfig, RewardTrainer
-
-    rows = [
+def trl_rows(records: list[RankedRecord]) -> list[dict[str, str]]:
+    """Every pair of every group as TRL's ``{"prompt", "chosen", "rejected"}`` row."""
+    return [
         {
             "prompt": record.prompt + " ",
             "chosen": record.completions[pair.winner],
@@ -185,28 +236,81 @@ def run_trl(records: list[RankedRecord], held_out: list[RankedRecord], args: arg
         for record in records
         for pair in record.comparisons()
     ]
+
+
+def trl_trainer(
+    rows: list[dict[str, str]], args: argparse.Namespace, out: str, epochs: int, callbacks: list[Any] | None = None
+) -> tuple[Any, Any]:
+    """(RewardTrainer with TRL's defaults, its tokenizer): only epochs, max_length and seed are set to match."""
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    if tokenizer.eos_token is None:  # BERT has none; TRL appends the eos text to every sequence
+        tokenizer.eos_token = tokenizer.sep_token
+    config = RewardConfig(
+        output_dir=out,
+        num_train_epochs=epochs,
+        max_length=args.max_length,
+        seed=args.seed,
+        save_strategy="no",
+        report_to="none",
+        logging_steps=50,
+        disable_tqdm=True,
+        use_cpu=args.device == "cpu",
+        # TRL loads the model with transformers' default attention (SDPA) unless told otherwise.
+        **({"model_init_kwargs": {"attn_implementation": args.trl_attention}} if args.trl_attention else {}),
+        **({"learning_rate": args.trl_lr} if args.trl_lr else {}),
+    )
+    trainer = RewardTrainer(
+        model=args.model,
+        args=config,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+    return trainer, tokenizer
+
+
+def trl_scores(model: Any, tokenizer: Any, held_out: list[RankedRecord], max_length: int) -> list[list[float]]:
+    """Rewards of TRL's model for every completion, read the way TRL trained on them (prompt, text, eos)."""
+    import torch
+
+    device = next(model.parameters()).device
+    scores = []
+    with torch.inference_mode():
+        for record in held_out:
+            texts = [record.prompt + " " + text + tokenizer.eos_token for text in record.completions]
+            inputs = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+            scores.append(model(**inputs.to(device)).logits[:, 0].float().tolist())
+    return scores
+
+
+def step_time_profile(training_started: float, step_ends: list[float]) -> dict[str, Any]:
+    """How the training time spreads over the steps: a one-off warm-up shows as a slow first few steps, a
+    busy machine as a long tail. ``training_started``: when the first step began (perf_counter)."""
+    import torch
+
+    seconds = [end - start for start, end in zip([training_started, *step_ends[:-1]], step_ends, strict=True)]
+    if not seconds:
+        return {}
+    ordered = sorted(seconds)
+    return {
+        "first_step_seconds": round(seconds[0], 3),
+        "first_5_steps_seconds": round(sum(seconds[:5]), 3),
+        "median_step_seconds": round(ordered[len(ordered) // 2], 4),
+        "slowest_tenth_step_seconds": round(sum(ordered[-max(1, len(ordered) // 10) :]), 3),  # summed
+        "torch_threads": torch.get_num_threads(),  # a run that changed it would slow the next ones
+    }
+
+
+def run_trl(records: list[RankedRecord], held_out: list[RankedRecord], args: argparse.Namespace) -> dict[str, Any]:
+    rows = trl_rows(records)
     with tempfile.TemporaryDirectory() as out:
         wall, cpu = time.perf_counter(), cpu_seconds()
-        tokenizer = AutoTokenizer.from_pretrained(args.model)
-        if tokenizer.eos_token is None:  # BERT has none; TRL appends the eos text to every sequence
-            tokenizer.eos_token = tokenizer.sep_token
-        config = RewardConfig(
-            output_dir=out,
-            num_train_epochs=args.epochs,
-            max_length=args.max_length,
-            seed=args.seed,
-            save_strategy="no",
-            report_to="none",
-            logging_steps=50,
-            disable_tqdm=True,
-            use_cpu=args.device == "cpu",
-            # TRL loads the model with transformers' default attention (SDPA) unless told otherwise.
-            **({"model_init_kwargs": {"attn_implementation": args.trl_attention}} if args.trl_attention else {}),
-            **({"learning_rate": args.trl_lr} if args.trl_lr else {}),
-        )
-        trainer = RewardTrainer(
-            model=args.model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
-        )
+        trainer, tokenizer = trl_trainer(rows, args, out, args.epochs)
+        config = trainer.args
         kept = len(trainer.train_dataset)
         dataset = trainer.train_dataset
         tokens = sum(len(ids) for ids in dataset["chosen_ids"]) + sum(len(ids) for ids in dataset["rejected_ids"])
@@ -215,16 +319,7 @@ def run_trl(records: list[RankedRecord], held_out: list[RankedRecord], args: arg
         training_cpu = cpu_seconds() - training_cpu
         trainer.save_model(out)
         wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
-        model = trainer.model.eval()
-        device = next(model.parameters()).device
-        scores = []
-        with torch.inference_mode():
-            for record in held_out:
-                texts = [record.prompt + " " + text + tokenizer.eos_token for text in record.completions]
-                inputs = tokenizer(
-                    texts, padding=True, truncation=True, max_length=args.max_length, return_tensors="pt"
-                )
-                scores.append(model(**inputs.to(device)).logits[:, 0].float().tolist())
+        scores = trl_scores(trainer.model.eval(), tokenizer, held_out, args.max_length)
     metrics = metrics_from_scores(held_out, scores)
     training_seconds = output.metrics["train_runtime"]
     return {
@@ -252,13 +347,22 @@ def run_trl(records: list[RankedRecord], held_out: list[RankedRecord], args: arg
     }
 
 
+def warm_up(records: list[RankedRecord], held_out: list[RankedRecord], args: argparse.Namespace) -> None:
+    """Both trainers once, untimed, on 4 groups for one epoch, so that no timed run pays alone for what the
+    first run in a process pays: lazy imports, the file cache, and a cold heap (the first RankForge run in a
+    process took ~40 % more page faults and 15-40 % longer than the same run after it, docs/BENCHMARKS.md)."""
+    few = argparse.Namespace(**{**vars(args), "epochs": 1})
+    with contextlib.redirect_stdout(sys.stderr):  # TRL prints its metrics; stdout's last line is the JSON
+        run_rankforge(records[:4], held_out[:2], few, group_by_length=True)
+        run_trl(records[:4], held_out[:2], few)
+
+
 OURS = ("rankforge_grouped", "rankforge_grouped_length_grouped")  # the two RankForge runs of a seed
 
 
-def run_seed(tokenizer: Any, args: argparse.Namespace, seed: int) -> dict[str, Any]:
+def run_seed(tokenizer: Any, args: argparse.Namespace, seed: int, warm: bool = False) -> dict[str, Any]:
     """The three runs on one draw of the data (``seed``: data, split, initialization and batch order)."""
     import torch
-    from transformers import AutoModelForSequenceClassification
 
     args = argparse.Namespace(**{**vars(args), "seed": seed})
     torch.manual_seed(seed)
@@ -271,11 +375,11 @@ def run_seed(tokenizer: Any, args: argparse.Namespace, seed: int) -> dict[str, A
         f"max_length {args.max_length}, epochs {args.epochs}, device {args.device}",
         file=sys.stderr,
     )
-    # Warm the file cache and lazy imports once, so the first timed run does not pay for them alone.
-    AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=1)
+    if warm:
+        warm_up(train_records, held_out, args)
     runs: dict[str, Any] = {}
-    plan = [("rankforge_grouped", False), ("trl", None), ("rankforge_grouped_length_grouped", True)]
-    for name, group_by_length in plan:
+    runs_by_key = {"random": ("rankforge_grouped", False), "trl": ("trl", None), "length": (OURS[1], True)}
+    for name, group_by_length in (runs_by_key[key] for key in args.order.split(",")):
         if name == "trl" and args.skip_trl:
             continue
         load = load_average()
@@ -328,13 +432,9 @@ def summarize(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags both trainers' recipes are built from (rankforge_config, trl_trainer), shared by the benches."""
     parser.add_argument("--model", default=default_model_path())
-    parser.add_argument("--train-groups", type=int, default=60)
-    parser.add_argument("--eval-groups", type=int, default=100, help="held-out groups (~19 pairs each)")
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--max-length", type=int, default=128)
     # One prompt (~19 pairs) a step at TRL's own learning rate: with 60 groups and one epoch, held-out accuracy
     # follows the number of optimizer steps (TRL with 40 pairs a step, 29 steps, loses ~4 points), so RankForge
     # takes the most steps grouping allows (60, against TRL's 145). Swept in docs/BENCHMARKS.md.
@@ -347,11 +447,30 @@ def main() -> None:
     parser.add_argument("--pair-weighting", choices=["prompt", "pair"], default=TrainConfig.pair_weighting)
     parser.add_argument("--warmup-ratio", type=float, default=TrainConfig.warmup_ratio, help="RankForge warmup share")
     parser.add_argument("--min-lr-ratio", type=float, default=0.5, help="RankForge cosine floor (share of --lr)")
+    parser.add_argument("--device", default="cpu")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train-groups", type=int, default=60)
+    parser.add_argument("--eval-groups", type=int, default=100, help="held-out groups (~19 pairs each)")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--max-length", type=int, default=128)
+    add_recipe_arguments(parser)
     parser.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds N)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds, each a new data draw; means reported")
-    parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-trl", action="store_true")
+    parser.add_argument("--no-warm-up", action="store_true", help="skip the untimed warm-up of both trainers")
+    parser.add_argument(
+        "--order",
+        default="random,trl,length",
+        help="the runs of a seed, in this order: random (RankForge, random batches), trl, length (length-grouped);"
+        " leave trl out to skip it",
+    )
     args = parser.parse_args()
+    order = args.order.split(",")
+    if len(set(order)) != len(order) or not {"random", "length"} <= set(order) <= {"random", "trl", "length"}:
+        parser.error(f"--order names random and length (and trl) once each, not {args.order!r}")
     seeds = [args.seed] if args.seed is not None else [int(seed) for seed in args.seeds.split(",") if seed.strip()]
 
     import torch
@@ -361,7 +480,7 @@ def main() -> None:
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     tokenizer = AutoTokenizer.from_pretrained(args.model)
-    per_seed = [run_seed(tokenizer, args, seed) for seed in seeds]
+    per_seed = [run_seed(tokenizer, args, seed, warm=n == 0 and not args.no_warm_up) for n, seed in enumerate(seeds)]
     summary: dict[str, Any] = {"seeds": per_seed, **summarize(per_seed)}
     summary["setup"] = {
         "model": args.model,
@@ -383,6 +502,7 @@ def main() -> None:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "cpu_count": os.cpu_count(),
+        **thread_settings(),
     }
     print(json.dumps(summary))
 
