@@ -27,13 +27,17 @@ alternating order across seeds (even seeds TRL first), after an untimed warm-up 
 groups, so neither pays alone for what the first run in a process pays (lazy imports, kernel and
 allocator warm-up; docs/BENCHMARKS.md, "Why two identical runs differed by 45 %"). RankForge runs TrainConfig's
 defaults with the recipe flags of bench/train_vs_trl.py (one prompt a step, lr 1e-4, cosine floor 0.5).
+On a CPU other work is using, set ``OMP_WAIT_POLICY=PASSIVE``: threads spinning at OpenMP barriers made identical
+runs up to 3.7x apart there (same section); the JSON records the setting.
 
     .venv/bin/python bench/time_to_accuracy.py --seeds 0,1,2,3,4 --data hh,oasst --plot docs/time_to_accuracy.png
-    .venv/bin/python bench/time_to_accuracy.py --device cuda --seeds 0,1,2,3,4 --data hh,oasst     # on a GPU
+    .venv/bin/python bench/time_to_accuracy.py --device cuda --seeds 0,1,2,3,4 --data hh,oasst \
+        --out var/time_to_accuracy.jsonl                                                       # on a GPU
     .venv/bin/python bench/time_to_accuracy.py --train-groups 8 --eval-groups 6 --epochs 2 --evals-per-epoch 2 \\
         --max-length 64 --data hh                                                              # quick mode
 
-Per-seed lines go to stderr; the last stdout line is the JSON of every curve and figure. ``--plot`` writes
+Per-seed lines go to stderr; the last stdout line is the JSON of every curve and figure; ``--out`` appends
+each seed to a JSONL file as it ends (a run stopped by a time limit keeps its finished seeds). ``--plot`` writes
 held-out accuracy against wall seconds, one panel per regime: each seed a thin line, the median a thick one.
 """
 
@@ -329,7 +333,10 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds, each a new data draw")
     parser.add_argument("--no-warm-up", action="store_true", help="skip the untimed warm-up of both trainers")
     parser.add_argument("--plot", type=Path, default=None, help="write the curves as a PNG here")
+    parser.add_argument("--out", type=Path, default=None, help="append each finished seed to this JSONL file")
     args = parser.parse_args()
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
     regimes = [regime for regime in args.data.split(",") if regime]
     if not regimes or set(regimes) - {"hh", "oasst"}:
         parser.error(f"--data takes hh and/or oasst, not {args.data!r}")
@@ -351,9 +358,14 @@ def main() -> None:
             regime_args.max_length = 128 if regime == "hh" else TrainConfig.max_length
         if not args.no_warm_up:
             warm_up(*regime_data(regime, tokenizer, regime_args, seeds[0]), regime_args)
-        per_seed = [
-            run_seed(regime, tokenizer, regime_args, seed, trl_first=n % 2 == 0) for n, seed in enumerate(seeds)
-        ]
+        per_seed = []
+        for n, seed in enumerate(seeds):
+            per_seed.append(run_seed(regime, tokenizer, regime_args, seed, trl_first=n % 2 == 0))
+            if args.out:  # each seed as it ends: a run stopped by a time limit still leaves its finished seeds
+                with args.out.open("a", encoding="utf-8") as handle:
+                    handle.write(
+                        json.dumps({"regime": regime, "max_length": regime_args.max_length, **per_seed[-1]}) + "\n"
+                    )
         results[regime] = {"max_length": regime_args.max_length, "seeds": per_seed, **summarize(regime, per_seed)}
     setup = {
         "model": args.model,
