@@ -28,7 +28,7 @@ groups, so neither pays alone for what the first run in a process pays (lazy imp
 allocator warm-up; docs/BENCHMARKS.md, "Why two identical runs differed by 45 %"). RankForge runs TrainConfig's
 defaults with the recipe flags of bench/train_vs_trl.py (one prompt a step, lr 1e-4, cosine floor 0.5).
 On a CPU other work is using, set ``OMP_WAIT_POLICY=PASSIVE``: threads spinning at OpenMP barriers made identical
-runs up to 3.7x apart there (same section); the JSON records the setting.
+runs up to 6x apart there (same section); the JSON records the setting.
 
     .venv/bin/python bench/time_to_accuracy.py --seeds 0,1,2,3,4 --data hh,oasst --plot docs/time_to_accuracy.png
     .venv/bin/python bench/time_to_accuracy.py --device cuda --seeds 0,1,2,3,4 --data hh,oasst \
