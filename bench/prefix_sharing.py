@@ -53,7 +53,7 @@ from rewardtrain.core.model import (  # noqa: E402
     training_attention,  # noqa: E402
 )
 from rewardtrain.core.packing import PrefixSharing, plan_packing  # noqa: E402
-from rewardtrain.core.train import _ChunkedRewards, _to, compute_rewards, encode_records  # noqa: E402
+from rewardtrain.core.train import _ChunkedRewards, compute_rewards, encode_records  # noqa: E402
 
 
 def build_model(directory: Path, layers: int) -> None:
@@ -175,7 +175,7 @@ def time_training(encoded: list[Any], args: argparse.Namespace, model_dir: Path)
             pad_token_id=tokenizer.pad_token_id,
             sharing=sharing if shared else None,
         )
-        bradley_terry_loss(rewards, _to(batch, device)).backward()
+        bradley_terry_loss(rewards, batch.to(device)).backward()
         optimizer.step()
         synchronize(device)
         seconds[name] += time.perf_counter() - wall
