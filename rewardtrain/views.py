@@ -4,14 +4,18 @@ with ``json_script``; tables sort in the browser (static/js/sortable.js)."""
 
 from __future__ import annotations
 
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, F, Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from annotate.forms import PromptFilterForm
 from annotate.models import Project, Prompt, Ranking
 from annotate.selectors import project_pace
+from annotate.services.gold import prompt_gold_clear, prompt_gold_set
 from annotate.staff_views import staff_required
 from rewardtrain.selectors import (
     acquisition_overview,
@@ -170,6 +174,7 @@ def prompt_detail(request: HttpRequest, project_id: int, prompt_id: int) -> Http
         }
 
     consensus = places(report["consensus"])
+    gold = places(prompt.gold_order) if prompt.gold_order else {}
     columns = [
         {
             "ranking": ranking,
@@ -184,6 +189,7 @@ def prompt_detail(request: HttpRequest, project_id: int, prompt_id: int) -> Http
             "number": number,
             "completion": completion,
             "consensus": consensus.get(completion.pk, "–"),
+            "gold": gold.get(completion.pk, "–"),
             "cells": [
                 {"place": column["places"].get(completion.pk, "–"), "flags": column["flags"].get(completion.pk, [])}
                 for column in columns
@@ -196,3 +202,40 @@ def prompt_detail(request: HttpRequest, project_id: int, prompt_id: int) -> Http
         "rewardtrain/prompt_detail.html",
         {"project": project, "prompt": prompt, "columns": columns, "rows": rows, "report": report},
     )
+
+
+@staff_required
+@require_POST
+def prompt_gold(request: HttpRequest, project_id: int, prompt_id: int) -> HttpResponse:
+    """Mark the prompt's gold ranking from its page: the consensus, one of its rankings, or none (clear).
+
+    ``source``: "consensus", "ranking:ID" or "clear". The order is validated as the API's
+    (``prompt_gold_set``: every completion once); a bad one changes nothing and is said on the page.
+    """
+    project = get_object_or_404(Project, pk=project_id)
+    prompt = get_object_or_404(Prompt.objects.filter(project=project), pk=prompt_id)
+    source = request.POST.get("source", "")
+    if source == "clear":
+        prompt_gold_clear(prompt=prompt)
+        messages.success(request, "Gold ranking cleared: this prompt is an ordinary prompt again.")
+        return redirect("prompt-detail", project.pk, prompt.pk)
+    if source == "consensus":
+        facts = list(ranking_facts_for_project(project_id=project.pk, prompt_id=prompt.pk))
+        order = prompt_report(facts)["consensus"] if facts else None
+        described = "the consensus"
+    elif source.startswith("ranking:") and source[len("ranking:") :].isdigit():
+        ranking = Ranking.objects.filter(prompt=prompt, pk=int(source[len("ranking:") :])).first()
+        order = ranking.order if ranking is not None else None
+        described = f"{ranking.annotator.username}'s ranking" if ranking is not None else ""
+    else:
+        return HttpResponseBadRequest("source must be 'consensus', 'ranking:ID' (a ranking of this prompt) or 'clear'")
+    if not order:
+        messages.error(request, "Nothing to mark: this prompt has no such ranking yet.")
+        return redirect("prompt-detail", project.pk, prompt.pk)
+    try:
+        prompt_gold_set(prompt=prompt, order=order)
+    except ValidationError as error:
+        messages.error(request, f"Not marked as gold: {' '.join(error.messages)}")
+    else:
+        messages.success(request, f"Gold ranking set from {described}.")
+    return redirect("prompt-detail", project.pk, prompt.pk)

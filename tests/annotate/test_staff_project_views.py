@@ -33,6 +33,7 @@ def staff_pages(project, prompt, job) -> list[tuple[str, str]]:
         ("get", f"/projects/{p}/"),
         ("get", f"/projects/{p}/prompts/"),
         ("get", f"/projects/{p}/prompts/{prompt.pk}/"),
+        ("post", f"/projects/{p}/prompts/{prompt.pk}/gold/"),
     ]
 
 

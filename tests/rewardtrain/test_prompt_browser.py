@@ -144,3 +144,40 @@ def test_the_agreement_report_is_measured_once_for_every_prompt_limit(ranked_pro
         every = project_agreement(project_id=project.pk, prompt_limit=10**9)
     assert none["prompts"] == [] and none["annotators"] == first["annotators"]
     assert [prompt["prompt_id"] for prompt in every["prompts"]] == [a.pk]
+
+
+def test_staff_mark_the_gold_ranking_from_the_prompt_page(admin_user, ranked_project):
+    project, (a, b, c), raters = ranked_project
+    client = logged_in(admin_user)
+    url = f"/projects/{project.pk}/prompts/{a.pk}/gold/"
+    first, second, third = completion_ids(a)
+    # The consensus of 0>1>2, 2>1>0, (0=1)>2 is (0=1)>2 (see above): marked as it stands, tie included.
+    response = client.post(url, {"source": "consensus"}, follow=True)
+    a.refresh_from_db()
+    assert a.gold_order == [sorted([first, second]), [third]]
+    assert "Gold ranking set from the consensus." in response.content.decode()
+    assert [row["gold"] for row in response.context["rows"]] == ["=1", "=1", "2"]
+
+    reversed_ranking = Ranking.objects.get(prompt=a, annotator=raters[1])
+    client.post(url, {"source": f"ranking:{reversed_ranking.pk}"})
+    a.refresh_from_db()
+    assert a.gold_order == [[third], [second], [first]]
+
+    client.post(url, {"source": "clear"})
+    a.refresh_from_db()
+    assert a.gold_order is None
+
+
+def test_a_bad_gold_request_changes_nothing_and_says_why(admin_user, ranked_project):
+    project, (a, b, c), raters = ranked_project
+    client = logged_in(admin_user)
+    other_prompts_ranking = Ranking.objects.get(prompt=b)
+    for source in ("", "everything", "ranking:x", f"ranking:{other_prompts_ranking.pk}"):
+        response = client.post(f"/projects/{project.pk}/prompts/{a.pk}/gold/", {"source": source}, follow=True)
+        a.refresh_from_db()
+        assert a.gold_order is None, source
+        assert response.status_code == 400 or "Nothing to mark" in response.content.decode(), source
+    response = client.post(f"/projects/{project.pk}/prompts/{c.pk}/gold/", {"source": "consensus"}, follow=True)
+    c.refresh_from_db()
+    assert c.gold_order is None and "Nothing to mark" in response.content.decode()
+    assert client.get(f"/projects/{project.pk}/prompts/{a.pk}/gold/").status_code == 405
