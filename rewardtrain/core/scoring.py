@@ -66,6 +66,10 @@ class ScoredWithUncertainty(NamedTuple):
     uncertainties: list[list[float]]  # the standard deviation of each reward over the uncertainty heads
 
 
+class NotTrainedFor(ValueError):
+    """Asked of a model for what it was not trained to give (uncertainty heads, a style term)."""
+
+
 class RewardScorer:
     """A reward model ready for inference: tokenizer, truncation rule, model and normalization bias.
 
@@ -221,11 +225,11 @@ class RewardScorer:
         return ScoredWithUncertainty(scored, split_by_sizes(self.uncertainty_of(outputs).tolist(), sizes))
 
     def check_asked(self, *, with_uncertainty: bool = False, include_style: bool = False) -> None:
-        """ValueError, before any forward, if the model cannot give what is asked of it."""
+        """NotTrainedFor (a ValueError), before any forward, if the model cannot give what is asked of it."""
         if with_uncertainty and not self.has_uncertainty:
-            raise ValueError("this model has no uncertainty heads: train it with uncertainty_heads >= 2")
+            raise NotTrainedFor("this model has no uncertainty heads: train it with uncertainty_heads >= 2")
         if include_style and not self.has_style:
-            raise ValueError("this model was not trained with style control: there is no style term to include")
+            raise NotTrainedFor("this model was not trained with style control: there is no style term to include")
 
     @property
     def has_uncertainty(self) -> bool:

@@ -288,16 +288,18 @@ def rewards_score(
     _check_size(sum(len(item["completions"]) for item in items))
 
     def score(batcher: Any) -> Any:
-        try:
-            batcher.scorer.check_asked(with_uncertainty=with_uncertainty, include_style=include_style)
-        except ValueError as error:
+        from rewardtrain.core.scoring import NotTrainedFor  # loaded with the batcher: no torch at import
+
+        try:  # the batcher checks what is asked before it queues a forward
+            return batcher.score(items, with_uncertainty=with_uncertainty, include_style=include_style)
+        except NotTrainedFor as error:
             raise ValidationError(f"the active model cannot answer this: {error}") from error
-        return batcher.score(items, with_uncertainty=with_uncertainty, include_style=include_style)
 
     result, served = _score(project, score)
-    answer = {"rewards": result.rewards if with_uncertainty else result}
     if with_uncertainty:
-        answer["uncertainties"] = result.uncertainties
+        answer = {"rewards": result.rewards, "uncertainties": result.uncertainties}
+    else:
+        answer = {"rewards": result}
     return {**answer, "model_version": served.version, "model_version_id": served.id}
 
 
