@@ -109,6 +109,10 @@ DATASETS = {
 }
 
 
+# What a cross-validated result is of: the folds of one setting pool together (cross_validate, --report).
+SETTING = ("recipe", "dataset", "train_fraction", "seed", "folds")
+
+
 def pooled_length_metrics(folds: list[dict[str, Any]]) -> dict[str, Any]:
     """Length metrics over the pooled held-out pairs of all folds, from each fold's counts and shares."""
 
@@ -159,13 +163,7 @@ def cross_validate(records: list[RankedRecord], recipe: dict[str, Any], args: ar
 
     folds = folds_by_prompt(records, args.folds, args.seed)
     config = TrainConfig(**{**recipe, "seed": args.seed, "device": args.device, "model": args.model})
-    setting = {
-        "recipe": recipe,
-        "dataset": args.dataset,
-        "train_fraction": args.train_fraction,
-        "seed": args.seed,
-        "folds": args.folds,
-    }
+    setting = dict(zip(SETTING, (recipe, args.dataset, args.train_fraction, args.seed, args.folds), strict=True))
     fold_results, started = [], time.perf_counter()
     wanted = range(args.folds) if args.only_folds is None else args.only_folds
     for n, held_out in enumerate(folds):
@@ -218,13 +216,9 @@ def pooled(fold_results: list[dict[str, Any]]) -> dict[str, Any]:
     first = fold_results[0]
     return {
         "kind": "recipe",
-        **{key: first[key] for key in ("recipe", "dataset", "train_fraction", "seed", "folds")},
+        **{key: first[key] for key in SETTING},
         "folds_run": [fold["fold"] for fold in fold_results],
-        "train_pairs_per_fold": (
-            round(sum(fold["train_pairs"] for fold in fold_results) / len(fold_results), 1)
-            if all("train_pairs" in fold for fold in fold_results)
-            else None
-        ),
+        "train_pairs_per_fold": round(sum(fold["train_pairs"] for fold in fold_results) / len(fold_results), 1),
         "pairs": pairs,
         "accuracy": round(totals["correct"] / pairs, 4),
         "length_baseline": round(totals["longer_correct"] / pairs, 4),
@@ -242,10 +236,7 @@ def report(path: str) -> list[dict[str, Any]]:
     for line in Path(path).read_text().splitlines():
         row = json.loads(line)
         if row.get("kind") == "fold":
-            for name, default in (("dataset", "oasst"), ("train_fraction", 1.0), ("seed", 0), ("folds", 5)):
-                row.setdefault(name, default)  # folds recorded before these were
-            key = json.dumps([row["recipe"], row["dataset"], row["train_fraction"], row["seed"], row["folds"]])
-            settings.setdefault(key, []).append(row)
+            settings.setdefault(json.dumps([row[key] for key in SETTING]), []).append(row)
     results = [pooled(sorted(folds, key=lambda fold: fold["fold"])) for folds in settings.values()]
     for result in results:
         print(
