@@ -25,8 +25,9 @@ Regimes (``--data``, comma-separated for several in one run):
 Per seed (each a new draw: data, split, initialization, batch order), in one process: TRL and RankForge, in
 alternating order across seeds (even seeds TRL first), after an untimed warm-up of both trainers on a few
 groups, so neither pays alone for what the first run in a process pays (lazy imports, kernel and
-allocator warm-up; docs/BENCHMARKS.md, "Why two identical runs differed by 45 %"). RankForge runs TrainConfig's
-defaults with the recipe flags of bench/train_vs_trl.py (one prompt a step, lr 1e-4, cosine floor 0.5).
+allocator warm-up; docs/BENCHMARKS.md, "Why two identical runs differed by 45 %"). RankForge runs the default
+recipe (TrainConfig: on these small sets one prompt a step, lr 5e-5, cosine floor 0.5); the recipe flags of
+bench/train_vs_trl.py change it (``--lr 1e-4``: the recipe of the first measurement).
 On a CPU other work is using, set ``OMP_WAIT_POLICY=PASSIVE``: threads spinning at OpenMP barriers made identical
 runs up to 6x apart there (same section); the JSON records the setting.
 
@@ -35,6 +36,8 @@ runs up to 6x apart there (same section); the JSON records the setting.
         --out var/time_to_accuracy.jsonl                                                       # on a GPU
     .venv/bin/python bench/time_to_accuracy.py --train-groups 8 --eval-groups 6 --epochs 2 --evals-per-epoch 2 \\
         --max-length 64 --data hh                                                              # quick mode
+    .venv/bin/python bench/time_to_accuracy.py --report var/time_to_accuracy.jsonl --plot docs/time_to_accuracy.png
+                                                        # summary and curves of the seeds an --out file holds
 
 Per-seed lines go to stderr; the last stdout line is the JSON of every curve and figure; ``--out`` appends
 each seed to a JSONL file as it ends (a run stopped by a time limit keeps its finished seeds). ``--plot`` writes
@@ -113,7 +116,8 @@ def rankforge_curve(
 ) -> dict[str, Any]:
     from rewardtrain.core.train import train
 
-    every = eval_interval(math.ceil(len(records) / args.prompts_per_batch), args.evals_per_epoch)
+    prompts_per_step = rankforge_config(args).batch_prompts(len(records))
+    every = eval_interval(math.ceil(len(records) / prompts_per_step), args.evals_per_epoch)
     config = rankforge_config(args, eval_every_steps=every)
     points: list[dict[str, Any]] = []
 
@@ -132,7 +136,10 @@ def rankforge_curve(
         "eval_seconds": round(clock.eval_seconds, 2),
         "optimizer_steps": result.train_stats["steps"],
         "eval_every_steps": every,
-        "recipe": {key: getattr(config, key) for key in ("epochs", "lr", "min_lr_ratio", "prompts_per_batch")},
+        "recipe": {
+            **{key: getattr(config, key) for key in ("epochs", "lr", "min_lr_ratio", "warmup_ratio")},
+            "prompts_per_batch": result.train_stats["prompts_per_batch"],
+        },
     }
 
 
@@ -319,6 +326,27 @@ def plot(regimes: dict[str, list[dict[str, Any]]], path: Path, title: str) -> No
     plt.close(figure)
 
 
+def report(path: Path, plot_path: Path | None) -> None:
+    """The summary and the curves of the seeds an ``--out`` file holds (e.g. of a run stopped by a time limit)."""
+    regimes: dict[str, list[dict[str, Any]]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise SystemExit(f"{path}:{number}: not a JSON line ({error.msg})") from None
+        regimes.setdefault(record["regime"], []).append(record)
+    if not regimes:
+        raise SystemExit(f"{path}: no seed recorded")
+    summaries = {regime: summarize(regime, per_seed) for regime, per_seed in regimes.items()}
+    if plot_path:
+        seeds = ",".join(sorted({str(seed["seed"]) for per_seed in regimes.values() for seed in per_seed}))
+        plot(regimes, plot_path, f"time to accuracy, from {path.name}, seeds {seeds}")
+        print(f"curves written to {plot_path}", file=sys.stderr)
+    print(json.dumps({"regimes": summaries}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="hh", help="comma-separated regimes: hh (K = 4..9), oasst (as shipped)")
@@ -334,7 +362,13 @@ def main() -> None:
     parser.add_argument("--no-warm-up", action="store_true", help="skip the untimed warm-up of both trainers")
     parser.add_argument("--plot", type=Path, default=None, help="write the curves as a PNG here")
     parser.add_argument("--out", type=Path, default=None, help="append each finished seed to this JSONL file")
+    parser.add_argument(
+        "--report", type=Path, default=None, help="train nothing: summarize (and --plot) the seeds an --out file holds"
+    )
     args = parser.parse_args()
+    if args.report:
+        report(args.report, args.plot)
+        return
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
     regimes = [regime for regime in args.data.split(",") if regime]
@@ -376,7 +410,7 @@ def main() -> None:
         "rankforge_recipe": {
             "lr": args.lr,
             "min_lr_ratio": args.min_lr_ratio,
-            "prompts_per_batch": args.prompts_per_batch,
+            "prompts_per_batch": args.prompts_per_batch or "auto",
         },
         "device": args.device,
         **thread_settings(),

@@ -9,10 +9,9 @@ see exactly the same pairs. TRL gets all C(K,2) pairs of each group as ``{"promp
 "rejected"}`` rows; RankForge gets the groups.
 
 Runs, in one process, one after the other (a shared machine: the load is printed before each run):
-  1. RankForge grouped, batches in random order (1 prompt a step: with 60 groups the default 8 prompts
-     a step would leave 8 optimizer steps, and at one epoch on this little data held-out accuracy follows
-     the step count; one prompt a step gives 60 steps to TRL's 145, at TRL's learning rate 1e-4 with the
-     cosine decay floored at 50% -- see docs/BENCHMARKS.md for the sweep);
+  1. RankForge grouped, batches in random order (the default recipe: on these small sets one prompt a step
+     -- 60 steps an epoch to TRL's 145 -- at lr 5e-5 with the cosine decay floored at 50%; held-out accuracy
+     follows the optimizer steps here, see docs/BENCHMARKS.md);
   2. TRL RewardTrainer with its defaults (bf16, dropout off, gradient checkpointing, 8 pairs a batch,
      lr 1e-4) -- only epochs and max_length are set to match;
   3. RankForge grouped with length-grouped batches (its default).
@@ -435,18 +434,22 @@ def summarize(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags both trainers' recipes are built from (rankforge_config, trl_trainer), shared by the benches."""
     parser.add_argument("--model", default=default_model_path())
-    # One prompt (~19 pairs) a step at TRL's own learning rate: with 60 groups and one epoch, held-out accuracy
-    # follows the number of optimizer steps (TRL with 40 pairs a step, 29 steps, loses ~4 points), so RankForge
-    # takes the most steps grouping allows (60, against TRL's 145). Swept in docs/BENCHMARKS.md.
-    parser.add_argument("--lr", type=float, default=1e-4, help="RankForge peak learning rate (TRL's default)")
+    # RankForge runs the default recipe (TrainConfig) unless these flags say otherwise: on the benches' small sets
+    # that is one prompt (~19 pairs) a step at lr 5e-5 -- held-out accuracy follows the optimizer steps there, and
+    # one grouped step costs far less than TRL's 8 pairs (docs/BENCHMARKS.md, "Time to TRL's accuracy").
+    parser.add_argument("--lr", type=float, default=TrainConfig.lr, help="RankForge peak learning rate")
     parser.add_argument("--trl-lr", type=float, default=None, help="TRL learning rate (default: TRL's own, 1e-4)")
     parser.add_argument(
         "--trl-attention", default=None, help="attention kernel for TRL's model (default: transformers' own, SDPA)"
     )
-    parser.add_argument("--prompts-per-batch", type=int, default=1, help="RankForge prompts per step")
+    parser.add_argument(
+        "--prompts-per-batch", type=int, default=TrainConfig.prompts_per_batch, help="RankForge prompts a step, 0: auto"
+    )
     parser.add_argument("--pair-weighting", choices=["prompt", "pair"], default=TrainConfig.pair_weighting)
     parser.add_argument("--warmup-ratio", type=float, default=TrainConfig.warmup_ratio, help="RankForge warmup share")
-    parser.add_argument("--min-lr-ratio", type=float, default=0.5, help="RankForge cosine floor (share of --lr)")
+    parser.add_argument(
+        "--min-lr-ratio", type=float, default=TrainConfig.min_lr_ratio, help="RankForge cosine floor (share of --lr)"
+    )
     parser.add_argument("--device", default="cpu")
 
 

@@ -68,7 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     train.add_argument("--epochs", type=int, default=defaults.epochs)
     train.add_argument("--lr", type=float, default=defaults.lr)
-    train.add_argument("--prompts-per-batch", type=int, default=defaults.prompts_per_batch)
+    train.add_argument(
+        "--prompts-per-batch", type=int, default=defaults.prompts_per_batch,
+        help="prompts per micro-batch per device; 0 (default): 1 up to 1,000 training prompts, then 1 per 500, max 8",
+    )  # fmt: skip
     train.add_argument("--gradient-accumulation-steps", type=int, default=defaults.gradient_accumulation_steps)
     train.add_argument("--max-length", type=int, default=defaults.max_length)
     train.add_argument("--seed", type=int, default=defaults.seed)

@@ -94,12 +94,18 @@ class TrainConfig:
 
     # --- optimisation ------------------------------------------------------------------------------
     epochs: int = 3  # small human-ranking sets need a few passes; InstructGPT's 1 epoch had ~33k prompts
-    lr: float = 3e-5  # peak AdamW learning rate for a 22M encoder (InstructGPT used 9e-6 at 6B)
-    min_lr_ratio: float = 0.1  # cosine decay to 10% of lr, as InstructGPT
+    # Peak AdamW learning rate (InstructGPT used 9e-6 at 6B). 5e-5 at one prompt a step reached TRL's held-out
+    # accuracy soonest on K = 4..9 rankings (1e-4 and 2e-4 ended lower, 3e-5 rose slower); docs/BENCHMARKS.md.
+    lr: float = 5e-5
+    min_lr_ratio: float = 0.5  # cosine decay to half the lr (InstructGPT: 10%; at 10% the curves rose no sooner)
     warmup_ratio: float = 0.05  # linear warmup over this share of the optimizer steps
     weight_decay: float = 0.0  # TRL / transformers default
     max_grad_norm: float = 1.0  # TRL / transformers default
-    prompts_per_batch: int = 8  # prompts (each with all its completions) per micro-batch per device
+    # Prompts (each with all its completions) per micro-batch per device; 0: auto, from the number of training
+    # prompts (TrainConfig.batch_prompts): one prompt a step on small sets, where held-out accuracy follows the
+    # optimizer steps and one grouped forward of K completions already carries C(K, 2) pairs; more on large
+    # sets, where bigger steps keep a GPU busy.
+    prompts_per_batch: int = 0
     gradient_accumulation_steps: int = 1  # micro-batches per optimizer step; effective batch = product x devices
     seed: int = 0
 
@@ -123,8 +129,10 @@ class TrainConfig:
             raise ValueError(f"mode must be 'grouped' or 'pairwise', not {self.mode!r}")
         if self.architecture not in ("auto", "encoder", "decoder"):
             raise ValueError(f"architecture must be auto, encoder or decoder, not {self.architecture!r}")
-        if self.prompts_per_batch < 1 or self.gradient_accumulation_steps < 1 or self.epochs < 1:
-            raise ValueError("prompts_per_batch, gradient_accumulation_steps and epochs must be at least 1")
+        if self.prompts_per_batch < 0:
+            raise ValueError("prompts_per_batch must be at least 1, or 0 for auto")
+        if self.gradient_accumulation_steps < 1 or self.epochs < 1:
+            raise ValueError("gradient_accumulation_steps and epochs must be at least 1")
         if not 0.0 <= self.eval_fraction < 1.0:
             raise ValueError("eval_fraction must be in [0, 1)")
         if self.pair_weighting not in ("prompt", "pair"):
@@ -141,6 +149,13 @@ class TrainConfig:
             raise ValueError(
                 f"max_packed_length ({self.max_packed_length}) must be at least max_length ({self.max_length})"
             )
+
+    def batch_prompts(self, training_prompts: int) -> int:
+        """Prompts per micro-batch for a run on ``training_prompts`` prompts: ``prompts_per_batch``, or if that is
+        0 (auto) one prompt a step up to 1,000 prompts, then one more per 500, up to 8."""
+        if self.prompts_per_batch:
+            return self.prompts_per_batch
+        return max(1, min(8, training_prompts // 500))
 
     @property
     def output_heads(self) -> int:

@@ -340,10 +340,11 @@ def train(
         groups, lr=config.lr, weight_decay=config.weight_decay, fused=device.type in ("cuda", "cpu")
     )
     lengths = [record.longest for record in encoded]
+    prompts_per_batch = config.batch_prompts(len(encoded))  # 0 in the config: auto, from the data's size
 
     def epoch_batches(epoch: int) -> list[list[int]]:
         batches = make_batches(
-            lengths, config.prompts_per_batch, seed=config.seed, epoch=epoch, group_by_length=config.group_by_length
+            lengths, prompts_per_batch, seed=config.seed, epoch=epoch, group_by_length=config.group_by_length
         )
         return shard_batches(batches, distributed.rank, distributed.world_size)
 
@@ -477,6 +478,7 @@ def train(
             "prefix_sharing": sharing.enabled,
             "prefix_sharing_off_because": sharing.reason or None,
             "steps": step,
+            "prompts_per_batch": prompts_per_batch,
             "final_loss": loss_value,
             "setup_seconds": round(setup_seconds, 3),
             "training_seconds": round(training_seconds, 3),  # periodic evaluation excluded

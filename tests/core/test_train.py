@@ -194,3 +194,22 @@ def test_periodic_evaluation_is_timed_apart_from_training(tiny_encoder, tmp_path
     # time (all that is left outside them is the final evaluation, writing the artifact and 4 records' bias).
     parts = stats["setup_seconds"] + stats["training_seconds"] + stats["eval_seconds"] + final["eval_seconds"]
     assert parts <= stats["wall_seconds"] + 2e-3
+
+
+def test_auto_prompts_per_batch_takes_one_prompt_a_step_on_small_sets_and_more_on_large_ones():
+    auto = TrainConfig(model="unused")  # prompts_per_batch 0 is the default: auto
+    assert auto.prompts_per_batch == 0
+    assert [auto.batch_prompts(n) for n in (1, 60, 999, 1_000, 1_999, 2_000, 4_000, 33_000)] == [1, 1, 1, 2, 3, 4, 8, 8]
+    assert TrainConfig(model="unused", prompts_per_batch=3).batch_prompts(33_000) == 3  # a set value wins
+    with pytest.raises(ValueError, match="prompts_per_batch"):
+        TrainConfig(model="unused", prompts_per_batch=-1)
+
+
+def test_a_default_run_on_few_prompts_takes_one_optimizer_step_per_prompt(tiny_encoder, tmp_path):
+    records = make_records(count=6)
+    config = quick_config(tiny_encoder, epochs=2, prompts_per_batch=0)
+    updates: list[dict] = []
+    result = train(config, records, out_dir=tmp_path / "rm", on_progress=updates.append)
+    assert result.train_stats["prompts_per_batch"] == 1
+    assert result.train_stats["steps"] == 12 and result.train_stats["prompts"] == 12
+    assert result.info["config"]["prompts_per_batch"] == 0  # the recipe as asked; what auto chose is in the stats
