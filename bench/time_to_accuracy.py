@@ -5,9 +5,12 @@ Here both train for ``--epochs`` (3) and are evaluated on the same fixed held-ou
 ``--evals-per-epoch`` (10) times an epoch; each evaluation's accuracy is stamped with the wall seconds since
 the run began, **evaluation excluded** (each evaluation is timed and subtracted; the total is printed), model
 load, tokenization, training and, for RankForge's last point, writing the artifact included. The targets come
-from TRL's own curve on the same seed: its accuracy at the end of epoch 1 ("trl_one_epoch") and its best over
-all epochs ("trl_best"). For each target and trainer: the wall seconds at which its curve first reaches the
-target (None if never), and TRL's time over RankForge's (the speed-up; 0 when RankForge never gets there).
+from TRL's own curve on the same seed: its accuracy at the end of epoch 1 ("trl_one_epoch"), its best over
+all epochs ("trl_best") and, without a goal, its accuracy at the end ("trl_final": the model TRL hands over;
+on small data TRL's curve swings by several points between evaluations, so its best is often an early spike).
+For each target and trainer: the wall seconds at which its curve first reaches the target (None if never),
+and TRL's time over RankForge's (the speed-up; 0 when RankForge never gets there). ``--report`` recomputes
+them from the curves a file holds.
 
 Accuracy is the same metric on both sides: ``metrics_from_scores`` on the held-out groups (pairwise accuracy
 over all their pairs). TRL's model is scored in a transformers ``TrainerCallback`` as bench/train_vs_trl.py
@@ -38,6 +41,8 @@ runs up to 6x apart there (same section); the JSON records the setting.
         --max-length 64 --data hh                                                              # quick mode
     .venv/bin/python bench/time_to_accuracy.py --report var/time_to_accuracy.jsonl --plot docs/time_to_accuracy.png
                                                         # summary and curves of the seeds an --out file holds
+    .venv/bin/python bench/time_to_accuracy.py --trl-from var/time_to_accuracy.jsonl --lr 3e-5 --out var/lr3e-5.jsonl
+                                                        # another RankForge recipe against the same TRL curves
 
 Per-seed lines go to stderr; the last stdout line is the JSON of every curve and figure; ``--out`` appends
 each seed to a JSONL file as it ends (a run stopped by a time limit keeps its finished seeds). ``--plot`` writes
@@ -82,7 +87,9 @@ from rewardtrain.core.data import RankedRecord, load_records, split_by_prompt  #
 from rewardtrain.core.evaluate import metrics_from_scores  # noqa: E402
 
 OASST_FILE = "oasst_en100/en_100_tree.jsonl"
-TARGETS = ("trl_one_epoch", "trl_best")
+# The issue's two targets, then one without a goal: TRL's accuracy at the end of its run (the model it hands over).
+# TRL's curve on small data swings by several points between evaluations, so its best is often an early spike.
+TARGETS = ("trl_one_epoch", "trl_best", "trl_final")
 # The issue's goals: TRL's time over RankForge's, five-seed median, per regime and target.
 GOALS = {("hh", "trl_one_epoch"): 5.0, ("hh", "trl_best"): 3.0, ("oasst", "trl_one_epoch"): 2.0}
 
@@ -139,6 +146,7 @@ def rankforge_curve(
         "recipe": {
             **{key: getattr(config, key) for key in ("epochs", "lr", "min_lr_ratio", "warmup_ratio")},
             "prompts_per_batch": result.train_stats["prompts_per_batch"],
+            "frozen_layers": result.train_stats["frozen_layers"],
         },
     }
 
@@ -200,7 +208,11 @@ def first_reached(points: list[dict[str, Any]], target: float) -> float | None:
 def compare(trl: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:
     """Each target of TRL's curve, when each trainer first reached it, and TRL's time over RankForge's."""
     epoch_one = next(point for point in trl["points"] if point["step"] == trl["steps_per_epoch"])
-    targets = {"trl_one_epoch": epoch_one["accuracy"], "trl_best": max(p["accuracy"] for p in trl["points"])}
+    targets = {
+        "trl_one_epoch": epoch_one["accuracy"],
+        "trl_best": max(p["accuracy"] for p in trl["points"]),
+        "trl_final": trl["points"][-1]["accuracy"],
+    }
     comparison = {}
     for name, target in targets.items():
         trl_seconds, our_seconds = first_reached(trl["points"], target), first_reached(ours["points"], target)
@@ -244,7 +256,13 @@ def run_seed(regime: str, tokenizer: Any, args: argparse.Namespace, seed: int, t
         file=sys.stderr,
     )
     curves: dict[str, Any] = {}
+    reused = args.trl_curves.get((regime, seed))
+    if reused is not None:  # --trl-from: TRL's curve of an earlier run on the same draw
+        curves["trl"] = {**reused, "reused_from": str(args.trl_from)}
+        print(f"  trl: reused from {args.trl_from}", file=sys.stderr)
     for name in ("trl", "rankforge") if trl_first else ("rankforge", "trl"):
+        if name in curves:
+            continue
         load = load_average()
         print(f"  running {name} (load average {load}) ...", file=sys.stderr)
         curves[name] = (trl_curve if name == "trl" else rankforge_curve)(records, held_out, args)
@@ -258,7 +276,43 @@ def run_seed(regime: str, tokenizer: Any, args: argparse.Namespace, seed: int, t
     comparison = compare(curves["trl"], curves["rankforge"])
     for target in TARGETS:
         print(f"  {regime} seed {seed}, time to {target}: {comparison[target]}", file=sys.stderr)
-    return {"seed": seed, "k_mean": sum(ks) / len(ks), "trl_first": trl_first, "curves": curves, **comparison}
+    return {
+        "seed": seed,
+        "k_mean": sum(ks) / len(ks),
+        "trl_first": trl_first,
+        "data": data_settings(regime, args),
+        "curves": curves,
+        **comparison,
+    }
+
+
+def data_settings(regime: str, args: argparse.Namespace) -> dict[str, Any]:
+    """What decides a seed's data draw and TRL's run: a reused TRL curve (--trl-from) must match all of it."""
+    keys = ("train_groups", "eval_groups") if regime == "hh" else ("limit", "eval_fraction")
+    shared = ("max_length", "epochs", "evals_per_epoch", "device", "model", "trl_lr", "trl_attention")
+    return {key: getattr(args, key) for key in keys + shared}
+
+
+def load_trl_curves(path: Path, args: argparse.Namespace, regimes: list[str]) -> dict[tuple[str, int], Any]:
+    """TRL's curves by (regime, seed) from an --out file, each checked against this run's data settings."""
+    curves: dict[tuple[str, int], Any] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        regime = record["regime"]
+        if regime not in regimes:
+            continue
+        expected = data_settings(regime, argparse.Namespace(**{**vars(args), "max_length": record["max_length"]}))
+        if "data" not in record:  # written before the records carried their settings: only max_length is known
+            print(f"{path}:{number}: no data settings recorded; only max_length checked", file=sys.stderr)
+        if args.max_length not in (None, record["max_length"]) or record.get("data", expected) != expected:
+            raise SystemExit(
+                f"{path}:{number}: {regime} seed {record['seed']} was run with other data settings "
+                f"({record.get('data')}) than this run ({expected})"
+            )
+        curves[(regime, record["seed"])] = record["curves"]["trl"]
+    return curves
 
 
 def summarize(regime: str, per_seed: list[dict[str, Any]]) -> dict[str, Any]:
@@ -311,7 +365,7 @@ def plot(regimes: dict[str, list[dict[str, Any]]], path: Path, title: str) -> No
                 axis.plot(seconds, accuracies, color=color, lw=0.6, alpha=0.4, drawstyle="steps-post")
             times, medians = median_curve(curves)
             axis.plot(times, [100 * m for m in medians], color=color, lw=2.2, label=f"{labels[name]}, median")
-        for target, style in (("trl_one_epoch", ":"), ("trl_best", "--")):
+        for target, style in (("trl_one_epoch", ":"), ("trl_best", "--"), ("trl_final", "-.")):
             accuracy = statistics.median(seed[target]["accuracy"] for seed in per_seed)
             axis.axhline(100 * accuracy, color="gray", ls=style, lw=1, label=f"target {target} (median)")
         axis.set_title(f"{regime}: {len(per_seed)} seeds")
@@ -336,6 +390,11 @@ def report(path: Path, plot_path: Path | None) -> None:
             record = json.loads(line)
         except json.JSONDecodeError as error:
             raise SystemExit(f"{path}:{number}: not a JSON line ({error.msg})") from None
+        missing = next((key for key in ("regime", "seed", "curves") if key not in record), None)
+        if missing or set(record["curves"]) != {"trl", "rankforge"}:
+            raise SystemExit(f"{path}:{number}: not a seed record of this bench (no {missing or 'curves of both'!r})")
+        curves = record["curves"]
+        record.update(compare(curves["trl"], curves["rankforge"]))  # targets added since the file was written
         regimes.setdefault(record["regime"], []).append(record)
     if not regimes:
         raise SystemExit(f"{path}: no seed recorded")
@@ -363,6 +422,12 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=None, help="write the curves as a PNG here")
     parser.add_argument("--out", type=Path, default=None, help="append each finished seed to this JSONL file")
     parser.add_argument(
+        "--trl-from",
+        type=Path,
+        default=None,
+        help="reuse TRL's curves from this --out file of a run on the same data (sweep RankForge recipes alone)",
+    )
+    parser.add_argument(
         "--report", type=Path, default=None, help="train nothing: summarize (and --plot) the seeds an --out file holds"
     )
     args = parser.parse_args()
@@ -375,6 +440,7 @@ def main() -> None:
     if not regimes or set(regimes) - {"hh", "oasst"}:
         parser.error(f"--data takes hh and/or oasst, not {args.data!r}")
     seeds = [int(seed) for seed in args.seeds.split(",") if seed.strip()]
+    args.trl_curves = load_trl_curves(args.trl_from, args, regimes) if args.trl_from else {}
 
     import datasets
     import torch
@@ -411,6 +477,7 @@ def main() -> None:
             "lr": args.lr,
             "min_lr_ratio": args.min_lr_ratio,
             "prompts_per_batch": args.prompts_per_batch or "auto",
+            "freeze_layers": "auto" if args.freeze_layers is None else args.freeze_layers,
         },
         "device": args.device,
         **thread_settings(),

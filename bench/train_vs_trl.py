@@ -174,6 +174,7 @@ def rankforge_config(args: argparse.Namespace, **overrides: Any) -> TrainConfig:
         min_lr_ratio=args.min_lr_ratio,
         prompts_per_batch=args.prompts_per_batch,
         pair_weighting=args.pair_weighting,
+        freeze_layers=args.freeze_layers,
         seed=args.seed,
         device=args.device,
     )
@@ -449,6 +450,9 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup-ratio", type=float, default=TrainConfig.warmup_ratio, help="RankForge warmup share")
     parser.add_argument(
         "--min-lr-ratio", type=float, default=TrainConfig.min_lr_ratio, help="RankForge cosine floor (share of --lr)"
+    )
+    parser.add_argument(
+        "--freeze-layers", type=int, default=TrainConfig.freeze_layers, help="RankForge frozen layers (default: auto)"
     )
     parser.add_argument("--device", default="cpu")
 

@@ -74,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     train.add_argument("--gradient-accumulation-steps", type=int, default=defaults.gradient_accumulation_steps)
     train.add_argument("--max-length", type=int, default=defaults.max_length)
+    train.add_argument(
+        "--freeze-layers", type=int, default=defaults.freeze_layers,
+        help="keep the embeddings and the first N transformer layers frozen (default: a third of the layers; 0: none)",
+    )  # fmt: skip
     train.add_argument("--seed", type=int, default=defaults.seed)
     train.add_argument("--center-rewards-coefficient", type=float, default=defaults.center_rewards_coefficient)
     train.add_argument(
@@ -139,6 +143,7 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         prompts_per_batch=args.prompts_per_batch,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         max_length=args.max_length,
+        freeze_layers=args.freeze_layers,
         seed=args.seed,
         center_rewards_coefficient=args.center_rewards_coefficient,
         margin_by_rank_gap=args.margin_by_rank_gap,

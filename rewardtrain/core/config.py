@@ -62,6 +62,11 @@ class TrainConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     gradient_checkpointing: bool = False  # trade ~30% more compute for activation memory
+    # The input embeddings and the first N transformer layers stay frozen; the layers above and the score head
+    # train. A step then skips their gradients and optimizer work (N = 2 of the MiniLM's 6: ~35% less time a
+    # step), and on small sets the pretrained lower layers are kept from drifting. None (auto): a third of the
+    # layers, rounded down (2 of 6, 8 of 24; none with LoRA, which freezes the whole body); 0: all train.
+    freeze_layers: int | None = None
     # Attention kernel while training. auto: "eager" on the CPU (there SDPA's flash-attention backward costs
     # ~10x its forward, and a MiniLM step runs 1.5-2x faster with eager attention), the model's default
     # (SDPA) on GPUs. Scoring, serving and the final evaluation always use the model's default kernel.
@@ -94,9 +99,10 @@ class TrainConfig:
 
     # --- optimisation ------------------------------------------------------------------------------
     epochs: int = 3  # small human-ranking sets need a few passes; InstructGPT's 1 epoch had ~33k prompts
-    # Peak AdamW learning rate (InstructGPT used 9e-6 at 6B). 5e-5 at one prompt a step reached TRL's held-out
-    # accuracy soonest on K = 4..9 rankings (1e-4 and 2e-4 ended lower, 3e-5 rose slower); docs/BENCHMARKS.md.
-    lr: float = 5e-5
+    # Peak AdamW learning rate (InstructGPT used 9e-6 at 6B). With the lower layers frozen (freeze_layers), 1e-4
+    # at one prompt a step reached TRL's held-out accuracy soonest on K = 4..9 rankings and ended level with it;
+    # with every layer training, 1e-4 and 2e-4 ended lower and 5e-5 rose too slowly (docs/BENCHMARKS.md).
+    lr: float = 1e-4
     min_lr_ratio: float = 0.5  # cosine decay to half the lr (InstructGPT: 10%; at 10% the curves rose no sooner)
     warmup_ratio: float = 0.05  # linear warmup over this share of the optimizer steps
     weight_decay: float = 0.0  # TRL / transformers default
@@ -129,6 +135,10 @@ class TrainConfig:
             raise ValueError(f"mode must be 'grouped' or 'pairwise', not {self.mode!r}")
         if self.architecture not in ("auto", "encoder", "decoder"):
             raise ValueError(f"architecture must be auto, encoder or decoder, not {self.architecture!r}")
+        if self.freeze_layers is not None and self.freeze_layers < 0:
+            raise ValueError("freeze_layers must be None (auto), 0 (train every layer) or more")
+        if self.freeze_layers and self.lora:
+            raise ValueError("freeze_layers is for full fine-tuning: LoRA already freezes the whole body")
         if self.prompts_per_batch < 0:
             raise ValueError("prompts_per_batch must be at least 1, or 0 for auto")
         if self.gradient_accumulation_steps < 1 or self.epochs < 1:
@@ -156,6 +166,12 @@ class TrainConfig:
         if self.prompts_per_batch:
             return self.prompts_per_batch
         return max(1, min(8, training_prompts // 500))
+
+    def frozen_layers(self, model_layers: int) -> int:
+        """How many of a model's ``model_layers`` transformer layers (from the bottom) stay frozen in this run."""
+        if self.freeze_layers is not None:
+            return self.freeze_layers
+        return 0 if self.lora else model_layers // 3
 
     @property
     def output_heads(self) -> int:

@@ -254,6 +254,8 @@ def load_backbone(
             enable(activation_checkpointing_kwargs={"use_reentrant": False})
         else:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    frozen = 0 if config.lora else freeze_lower_layers(model, config)
+    model.rankforge_frozen_layers = frozen  # train() reports it
     if config.lora:
         from peft import LoraConfig, TaskType, get_peft_model
 
@@ -268,6 +270,34 @@ def load_backbone(
         if config.gradient_checkpointing:
             model.enable_input_require_grads()
     return model, tokenizer, architecture
+
+
+def transformer_blocks(model: nn.Module) -> nn.ModuleList | None:
+    """The model's stack of transformer layers (BERT's ``encoder.layer``, Llama's ``layers``, GPT-2's ``h``...):
+    the module list in its body as long as ``config.num_hidden_layers``; None if there is none."""
+    count = getattr(model.config, "num_hidden_layers", None)
+    return next((m for m in model.base_model.modules() if isinstance(m, nn.ModuleList) and len(m) == count), None)
+
+
+def freeze_lower_layers(model: nn.Module, config: TrainConfig) -> int:
+    """Freeze the input embeddings and the lowest transformer blocks (``config.frozen_layers``); returns how many
+    blocks. They get no gradients and no optimizer state, and the backward pass stops at the first block that
+    trains (the score head always trains). Raises ValueError when an explicit ``freeze_layers`` cannot apply."""
+    blocks = transformer_blocks(model)
+    if blocks is None:
+        if config.freeze_layers:
+            raise ValueError(f"freeze_layers: cannot find the transformer layers of {type(model.base_model).__name__}")
+        return 0  # auto on an unfamiliar architecture: everything trains
+    layers = config.frozen_layers(len(blocks))
+    if layers <= 0:
+        return 0
+    if layers >= len(blocks):
+        raise ValueError(f"freeze_layers ({layers}) must leave at least one of the model's {len(blocks)} layers")
+    embeddings = getattr(model.base_model, "embeddings", None)  # BERT-like: words, positions, segments, norm
+    for module in (embeddings if embeddings is not None else model.get_input_embeddings(), *blocks[:layers]):
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
+    return layers
 
 
 def max_positions(model: nn.Module) -> int | None:

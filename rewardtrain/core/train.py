@@ -479,6 +479,7 @@ def train(
             "prefix_sharing_off_because": sharing.reason or None,
             "steps": step,
             "prompts_per_batch": prompts_per_batch,
+            "frozen_layers": getattr(model, "rankforge_frozen_layers", 0),
             "final_loss": loss_value,
             "setup_seconds": round(setup_seconds, 3),
             "training_seconds": round(training_seconds, 3),  # periodic evaluation excluded

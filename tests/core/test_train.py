@@ -213,3 +213,28 @@ def test_a_default_run_on_few_prompts_takes_one_optimizer_step_per_prompt(tiny_e
     assert result.train_stats["prompts_per_batch"] == 1
     assert result.train_stats["steps"] == 12 and result.train_stats["prompts"] == 12
     assert result.info["config"]["prompts_per_batch"] == 0  # the recipe as asked; what auto chose is in the stats
+
+
+@pytest.mark.parametrize("backbone", ["tiny_encoder", "tiny_decoder"])
+def test_freeze_layers_trains_only_the_upper_layers_and_the_head(backbone, request, tmp_path):
+    from safetensors.torch import load_file
+    from transformers import AutoModelForSequenceClassification
+
+    model_dir = request.getfixturevalue(backbone)
+    config = quick_config(model_dir, epochs=2, freeze_layers=1)  # of the tiny models' 2 layers
+    losses, result = losses_of(config, make_records(count=8), tmp_path / "rm")
+    assert losses[-1] < losses[0]
+    before = AutoModelForSequenceClassification.from_pretrained(model_dir).state_dict()
+    after = load_file(str(result.out_dir / "model.safetensors"))
+    moved = {name for name, tensor in after.items() if name in before and not torch.equal(tensor, before[name])}
+    frozen = [name for name in before if "embed" in name or ".0." in name]  # embeddings and layer 0
+    assert frozen and not moved.intersection(frozen)
+    assert any(".1." in name for name in moved)  # layer 1 trained
+
+
+def test_freeze_layers_refuses_to_freeze_every_layer_or_to_combine_with_lora(tiny_encoder, tmp_path):
+    with pytest.raises(ValueError, match="at least one of the model's 2 layers"):
+        train(quick_config(tiny_encoder, freeze_layers=2), make_records(count=4), out_dir=tmp_path / "rm")
+    assert not (tmp_path / "rm").exists()
+    with pytest.raises(ValueError, match="LoRA"):
+        TrainConfig(model="unused", freeze_layers=1, lora=True)
