@@ -137,7 +137,7 @@ def train_head(
     lengths = [1] * len(encoded)
     for epoch in range(recipe.epochs):
         for indices in make_batches(
-            lengths, config.batch_prompts(len(encoded)), seed=config.seed, epoch=epoch, group_by_length=False
+            lengths, config.prompts_per_batch or 8, seed=config.seed, epoch=epoch, group_by_length=False
         ):
             batch = collator.collate([encoded[i] for i in indices])
             rows = torch.tensor([row.input_ids[0] for row in batch.rows])

@@ -29,8 +29,9 @@ Per seed (each a new draw: data, split, initialization, batch order), in one pro
 alternating order across seeds (even seeds TRL first), after an untimed warm-up of both trainers on a few
 groups, so neither pays alone for what the first run in a process pays (lazy imports, kernel and
 allocator warm-up; docs/BENCHMARKS.md, "Why two identical runs differed by 45 %"). RankForge runs the default
-recipe (TrainConfig: on these small sets one prompt a step, lr 5e-5, cosine floor 0.5); the recipe flags of
-bench/train_vs_trl.py change it (``--lr 1e-4``: the recipe of the first measurement).
+recipe (TrainConfig) unless the recipe flags of bench/train_vs_trl.py say otherwise; the fast recipe for
+rankings with many completions a prompt (docs/training.md) is ``--prompts-per-batch 1 --lr 1e-4
+--min-lr-ratio 0.5 --freeze-layers 2``.
 On a CPU other work is using, set ``OMP_WAIT_POLICY=PASSIVE``: threads spinning at OpenMP barriers made identical
 runs up to 6x apart there (same section); the JSON records the setting.
 
@@ -123,8 +124,12 @@ def rankforge_curve(
 ) -> dict[str, Any]:
     from rewardtrain.core.train import train
 
-    prompts_per_step = rankforge_config(args).batch_prompts(len(records))
-    every = eval_interval(math.ceil(len(records) / prompts_per_step), args.evals_per_epoch)
+    recipe = rankforge_config(args)
+    if recipe.prompts_per_batch:
+        steps_per_epoch = math.ceil(len(records) / recipe.prompts_per_batch)
+    else:  # batches of pairs_per_batch comparisons
+        steps_per_epoch = math.ceil(sum(len(record.comparisons()) for record in records) / recipe.pairs_per_batch)
+    every = eval_interval(steps_per_epoch, args.evals_per_epoch)
     config = rankforge_config(args, eval_every_steps=every)
     points: list[dict[str, Any]] = []
 
@@ -145,8 +150,8 @@ def rankforge_curve(
         "eval_every_steps": every,
         "recipe": {
             **{key: getattr(config, key) for key in ("epochs", "lr", "min_lr_ratio", "warmup_ratio")},
-            "prompts_per_batch": result.train_stats["prompts_per_batch"],
-            "frozen_layers": result.train_stats["frozen_layers"],
+            "mean_prompts_per_batch": result.train_stats["mean_prompts_per_batch"],
+            "freeze_layers": config.freeze_layers,
         },
     }
 
@@ -380,7 +385,7 @@ def plot(regimes: dict[str, list[dict[str, Any]]], path: Path, title: str) -> No
     plt.close(figure)
 
 
-def report(path: Path, plot_path: Path | None) -> None:
+def report(path: Path, plot_path: Path | None, title: str | None = None) -> None:
     """The summary and the curves of the seeds an ``--out`` file holds (e.g. of a run stopped by a time limit)."""
     regimes: dict[str, list[dict[str, Any]]] = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -401,7 +406,7 @@ def report(path: Path, plot_path: Path | None) -> None:
     summaries = {regime: summarize(regime, per_seed) for regime, per_seed in regimes.items()}
     if plot_path:
         seeds = ",".join(sorted({str(seed["seed"]) for per_seed in regimes.values() for seed in per_seed}))
-        plot(regimes, plot_path, f"time to accuracy, from {path.name}, seeds {seeds}")
+        plot(regimes, plot_path, title or f"time to accuracy, from {path.name}, seeds {seeds}")
         print(f"curves written to {plot_path}", file=sys.stderr)
     print(json.dumps({"regimes": summaries}))
 
@@ -430,9 +435,10 @@ def main() -> None:
     parser.add_argument(
         "--report", type=Path, default=None, help="train nothing: summarize (and --plot) the seeds an --out file holds"
     )
+    parser.add_argument("--title", default=None, help="the PNG's title (default: what the run was)")
     args = parser.parse_args()
     if args.report:
-        report(args.report, args.plot)
+        report(args.report, args.plot, args.title)
         return
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -477,7 +483,7 @@ def main() -> None:
             "lr": args.lr,
             "min_lr_ratio": args.min_lr_ratio,
             "prompts_per_batch": args.prompts_per_batch or "auto",
-            "freeze_layers": "auto" if args.freeze_layers is None else args.freeze_layers,
+            "freeze_layers": args.freeze_layers,
         },
         "device": args.device,
         **thread_settings(),
@@ -486,7 +492,7 @@ def main() -> None:
         "load_average_at_end": load_average(),
     }
     if args.plot:
-        title = f"time to accuracy, {args.epochs} epochs, device {args.device}, seeds {args.seeds}"
+        title = args.title or f"time to accuracy, {args.epochs} epochs, device {args.device}, seeds {args.seeds}"
         plot({regime: results[regime]["seeds"] for regime in regimes}, args.plot, title)
         print(f"curves written to {args.plot}", file=sys.stderr)
     print(json.dumps({"regimes": results, "setup": setup}))

@@ -9,9 +9,11 @@ see exactly the same pairs. TRL gets all C(K,2) pairs of each group as ``{"promp
 "rejected"}`` rows; RankForge gets the groups.
 
 Runs, in one process, one after the other (a shared machine: the load is printed before each run):
-  1. RankForge grouped, batches in random order (the default recipe: on these small sets one prompt a step
-     -- 60 steps an epoch to TRL's 145 -- at lr 5e-5 with the cosine decay floored at 50%; held-out accuracy
-     follows the optimizer steps here, see docs/BENCHMARKS.md);
+  1. RankForge grouped, batches in random order (1 prompt a step: with 60 groups the default 8 prompts
+     a step would leave 8 optimizer steps, and at one epoch on this little data held-out accuracy follows
+     the step count; one prompt a step gives 60 steps to TRL's 145, at TRL's learning rate 1e-4 with the
+     cosine decay floored at 50% -- see docs/BENCHMARKS.md for the sweep; ``--freeze-layers 2`` makes it
+     the fast recipe of docs/training.md);
   2. TRL RewardTrainer with its defaults (bf16, dropout off, gradient checkpointing, 8 pairs a batch,
      lr 1e-4) -- only epochs and max_length are set to match;
   3. RankForge grouped with length-grouped batches (its default).
@@ -173,6 +175,7 @@ def rankforge_config(args: argparse.Namespace, **overrides: Any) -> TrainConfig:
         warmup_ratio=args.warmup_ratio,
         min_lr_ratio=args.min_lr_ratio,
         prompts_per_batch=args.prompts_per_batch,
+        pairs_per_batch=args.pairs_per_batch,
         pair_weighting=args.pair_weighting,
         freeze_layers=args.freeze_layers,
         seed=args.seed,
@@ -432,27 +435,34 @@ def summarize(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags both trainers' recipes are built from (rankforge_config, trl_trainer), shared by the benches."""
+# The recipe this bench has measured since session 3 (docs/BENCHMARKS.md): one prompt a step at TRL's learning
+# rate, the cosine floored at half of it -- with 60 groups the default 8 prompts a step would leave 8 steps.
+ONE_PROMPT_A_STEP = {"prompts_per_batch": 1, "lr": 1e-4, "min_lr_ratio": 0.5}
+
+
+def add_recipe_arguments(parser: argparse.ArgumentParser, recipe: dict[str, Any] | None = None) -> None:
+    """The flags both trainers' recipes are built from (rankforge_config, trl_trainer), shared by the benches.
+    RankForge's default to ``recipe``, else to TrainConfig's (the default recipe)."""
+    defaults = {**TrainConfig().to_dict(), **(recipe or {})}
     parser.add_argument("--model", default=default_model_path())
-    # RankForge runs the default recipe (TrainConfig) unless these flags say otherwise: on the benches' small sets
-    # that is one prompt (~19 pairs) a step at lr 5e-5 -- held-out accuracy follows the optimizer steps there, and
-    # one grouped step costs far less than TRL's 8 pairs (docs/BENCHMARKS.md, "Time to TRL's accuracy").
-    parser.add_argument("--lr", type=float, default=TrainConfig.lr, help="RankForge peak learning rate")
+    parser.add_argument("--lr", type=float, default=defaults["lr"], help="RankForge peak learning rate")
     parser.add_argument("--trl-lr", type=float, default=None, help="TRL learning rate (default: TRL's own, 1e-4)")
     parser.add_argument(
         "--trl-attention", default=None, help="attention kernel for TRL's model (default: transformers' own, SDPA)"
     )
     parser.add_argument(
-        "--prompts-per-batch", type=int, default=TrainConfig.prompts_per_batch, help="RankForge prompts a step, 0: auto"
-    )
-    parser.add_argument("--pair-weighting", choices=["prompt", "pair"], default=TrainConfig.pair_weighting)
-    parser.add_argument("--warmup-ratio", type=float, default=TrainConfig.warmup_ratio, help="RankForge warmup share")
-    parser.add_argument(
-        "--min-lr-ratio", type=float, default=TrainConfig.min_lr_ratio, help="RankForge cosine floor (share of --lr)"
+        "--prompts-per-batch", type=int, default=defaults["prompts_per_batch"], help="RankForge prompts a step"
     )
     parser.add_argument(
-        "--freeze-layers", type=int, default=TrainConfig.freeze_layers, help="RankForge frozen layers (default: auto)"
+        "--pairs-per-batch", type=int, default=defaults["pairs_per_batch"], help="RankForge, with prompts a step 0"
+    )
+    parser.add_argument("--pair-weighting", choices=["prompt", "pair"], default=defaults["pair_weighting"])
+    parser.add_argument("--warmup-ratio", type=float, default=defaults["warmup_ratio"], help="RankForge warmup share")
+    parser.add_argument(
+        "--min-lr-ratio", type=float, default=defaults["min_lr_ratio"], help="RankForge cosine floor (share of --lr)"
+    )
+    parser.add_argument(
+        "--freeze-layers", type=int, default=defaults["freeze_layers"], help="RankForge frozen lower layers"
     )
     parser.add_argument("--device", default="cpu")
 
@@ -463,7 +473,7 @@ def main() -> None:
     parser.add_argument("--eval-groups", type=int, default=100, help="held-out groups (~19 pairs each)")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--max-length", type=int, default=128)
-    add_recipe_arguments(parser)
+    add_recipe_arguments(parser, ONE_PROMPT_A_STEP)
     parser.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds N)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds, each a new data draw; means reported")
     parser.add_argument("--skip-trl", action="store_true")

@@ -215,10 +215,19 @@ def _pair_scales(records: list[EncodedRecord]) -> list[float]:
 
 
 def make_batches(
-    lengths: list[int], prompts_per_batch: int, *, seed: int, epoch: int, group_by_length: bool
+    lengths: list[int],
+    prompts_per_batch: int,
+    *,
+    seed: int,
+    epoch: int,
+    group_by_length: bool,
+    pairs: list[int] | None = None,
+    pairs_per_batch: int = 0,
 ) -> list[list[int]]:
     """Record indices for one epoch, ``prompts_per_batch`` at a time; deterministic in (seed, epoch).
 
+    With ``prompts_per_batch`` 0, a batch instead takes records until it holds ``pairs_per_batch`` comparisons
+    (each record's count in ``pairs``), so every step carries about as much evidence whatever the K.
     With ``group_by_length``, records are shuffled, then sorted by length inside windows of 32 batches and
     the resulting batches shuffled again: batches hold records of similar length (less padding) while the
     order of batches stays random.
@@ -226,14 +235,33 @@ def make_batches(
     rng = random.Random(seed * 100_003 + epoch)
     indices = list(range(len(lengths)))
     rng.shuffle(indices)
+    by_pairs = prompts_per_batch == 0
+    if by_pairs:
+        if pairs is None or len(pairs) != len(lengths) or pairs_per_batch < 1:
+            raise ValueError("batches by comparisons need each record's pair count and pairs_per_batch >= 1")
+        per_batch = max(1, round(pairs_per_batch * len(pairs) / max(1, sum(pairs))))  # prompts, on average
+    else:
+        per_batch = prompts_per_batch
     if group_by_length:
-        window = 32 * prompts_per_batch
+        window = 32 * per_batch
         indices = [
             i
             for start in range(0, len(indices), window)
             for i in sorted(indices[start : start + window], key=lambda i: lengths[i], reverse=True)
         ]
-    batches = [indices[start : start + prompts_per_batch] for start in range(0, len(indices), prompts_per_batch)]
+    if by_pairs:
+        assert pairs is not None
+        batches: list[list[int]] = [[]]
+        held = 0
+        for i in indices:
+            if held >= pairs_per_batch:
+                batches.append([])
+                held = 0
+            batches[-1].append(i)
+            held += pairs[i]
+        batches = [batch for batch in batches if batch]
+    else:
+        batches = [indices[start : start + per_batch] for start in range(0, len(indices), per_batch)]
     if group_by_length:
         rng.shuffle(batches)
     return batches

@@ -68,15 +68,20 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     train.add_argument("--epochs", type=int, default=defaults.epochs)
     train.add_argument("--lr", type=float, default=defaults.lr)
+    train.add_argument("--min-lr-ratio", type=float, default=defaults.min_lr_ratio, help="cosine floor, share of --lr")
+    train.add_argument("--warmup-ratio", type=float, default=defaults.warmup_ratio, help="share of steps warming up")
     train.add_argument(
         "--prompts-per-batch", type=int, default=defaults.prompts_per_batch,
-        help="prompts per micro-batch per device; 0 (default): 1 up to 1,000 training prompts, then 1 per 500, max 8",
+        help="prompts per micro-batch per device; 0: as many as hold --pairs-per-batch comparisons",
     )  # fmt: skip
+    train.add_argument(
+        "--pairs-per-batch", type=int, default=defaults.pairs_per_batch, help="when --prompts-per-batch is 0"
+    )
     train.add_argument("--gradient-accumulation-steps", type=int, default=defaults.gradient_accumulation_steps)
     train.add_argument("--max-length", type=int, default=defaults.max_length)
     train.add_argument(
         "--freeze-layers", type=int, default=defaults.freeze_layers,
-        help="keep the embeddings and the first N transformer layers frozen (default: a third of the layers; 0: none)",
+        help="keep the embeddings and the first N transformer layers frozen (default 0: every layer trains)",
     )  # fmt: skip
     train.add_argument("--seed", type=int, default=defaults.seed)
     train.add_argument("--center-rewards-coefficient", type=float, default=defaults.center_rewards_coefficient)
@@ -140,7 +145,10 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         pair_weighting=args.pair_weighting,
         epochs=args.epochs,
         lr=args.lr,
+        min_lr_ratio=args.min_lr_ratio,
+        warmup_ratio=args.warmup_ratio,
         prompts_per_batch=args.prompts_per_batch,
+        pairs_per_batch=args.pairs_per_batch,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         max_length=args.max_length,
         freeze_layers=args.freeze_layers,

@@ -63,10 +63,9 @@ class TrainConfig:
     lora_alpha: int = 32
     gradient_checkpointing: bool = False  # trade ~30% more compute for activation memory
     # The input embeddings and the first N transformer layers stay frozen; the layers above and the score head
-    # train. A step then skips their gradients and optimizer work (N = 2 of the MiniLM's 6: ~35% less time a
-    # step), and on small sets the pretrained lower layers are kept from drifting. None (auto): a third of the
-    # layers, rounded down (2 of 6, 8 of 24; none with LoRA, which freezes the whole body); 0: all train.
-    freeze_layers: int | None = None
+    # train. A step skips their gradients and optimizer work (2 of the MiniLM's 6: ~30% less time). Part of the
+    # fast recipe for rankings with many completions a prompt (docs/training.md); 0: every layer trains.
+    freeze_layers: int = 0
     # Attention kernel while training. auto: "eager" on the CPU (there SDPA's flash-attention backward costs
     # ~10x its forward, and a MiniLM step runs 1.5-2x faster with eager attention), the model's default
     # (SDPA) on GPUs. Scoring, serving and the final evaluation always use the model's default kernel.
@@ -99,19 +98,16 @@ class TrainConfig:
 
     # --- optimisation ------------------------------------------------------------------------------
     epochs: int = 3  # small human-ranking sets need a few passes; InstructGPT's 1 epoch had ~33k prompts
-    # Peak AdamW learning rate (InstructGPT used 9e-6 at 6B). With the lower layers frozen (freeze_layers), 1e-4
-    # at one prompt a step reached TRL's held-out accuracy soonest on K = 4..9 rankings and ended level with it;
-    # with every layer training, 1e-4 and 2e-4 ended lower and 5e-5 rose too slowly (docs/BENCHMARKS.md).
-    lr: float = 1e-4
-    min_lr_ratio: float = 0.5  # cosine decay to half the lr (InstructGPT: 10%; at 10% the curves rose no sooner)
+    lr: float = 3e-5  # peak AdamW learning rate for a 22M encoder (InstructGPT used 9e-6 at 6B)
+    min_lr_ratio: float = 0.1  # cosine decay to 10% of lr, as InstructGPT
     warmup_ratio: float = 0.05  # linear warmup over this share of the optimizer steps
     weight_decay: float = 0.0  # TRL / transformers default
     max_grad_norm: float = 1.0  # TRL / transformers default
-    # Prompts (each with all its completions) per micro-batch per device; 0: auto, from the number of training
-    # prompts (TrainConfig.batch_prompts): one prompt a step on small sets, where held-out accuracy follows the
-    # optimizer steps and one grouped forward of K completions already carries C(K, 2) pairs; more on large
-    # sets, where bigger steps keep a GPU busy.
-    prompts_per_batch: int = 0
+    # Prompts (each with all its completions) per micro-batch per device. 0: as many as it takes to hold
+    # ``pairs_per_batch`` comparisons, so a step carries about as much evidence whatever the K (Adam moves the
+    # weights about as far on a step of 3 pairs as on one of 36).
+    prompts_per_batch: int = 8
+    pairs_per_batch: int = 16  # the comparisons a batch gathers when prompts_per_batch is 0
     gradient_accumulation_steps: int = 1  # micro-batches per optimizer step; effective batch = product x devices
     seed: int = 0
 
@@ -135,12 +131,14 @@ class TrainConfig:
             raise ValueError(f"mode must be 'grouped' or 'pairwise', not {self.mode!r}")
         if self.architecture not in ("auto", "encoder", "decoder"):
             raise ValueError(f"architecture must be auto, encoder or decoder, not {self.architecture!r}")
-        if self.freeze_layers is not None and self.freeze_layers < 0:
-            raise ValueError("freeze_layers must be None (auto), 0 (train every layer) or more")
+        if not 0.0 <= self.min_lr_ratio <= 1.0 or not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError("min_lr_ratio must be in [0, 1] and warmup_ratio in [0, 1)")
+        if self.freeze_layers < 0:
+            raise ValueError("freeze_layers must be 0 (train every layer) or more")
         if self.freeze_layers and self.lora:
             raise ValueError("freeze_layers is for full fine-tuning: LoRA already freezes the whole body")
-        if self.prompts_per_batch < 0:
-            raise ValueError("prompts_per_batch must be at least 1, or 0 for auto")
+        if self.prompts_per_batch < 0 or self.pairs_per_batch < 1:
+            raise ValueError("prompts_per_batch must be at least 1 (or 0: auto) and pairs_per_batch at least 1")
         if self.gradient_accumulation_steps < 1 or self.epochs < 1:
             raise ValueError("gradient_accumulation_steps and epochs must be at least 1")
         if not 0.0 <= self.eval_fraction < 1.0:
@@ -159,19 +157,6 @@ class TrainConfig:
             raise ValueError(
                 f"max_packed_length ({self.max_packed_length}) must be at least max_length ({self.max_length})"
             )
-
-    def batch_prompts(self, training_prompts: int) -> int:
-        """Prompts per micro-batch for a run on ``training_prompts`` prompts: ``prompts_per_batch``, or if that is
-        0 (auto) one prompt a step up to 1,000 prompts, then one more per 500, up to 8."""
-        if self.prompts_per_batch:
-            return self.prompts_per_batch
-        return max(1, min(8, training_prompts // 500))
-
-    def frozen_layers(self, model_layers: int) -> int:
-        """How many of a model's ``model_layers`` transformer layers (from the bottom) stay frozen in this run."""
-        if self.freeze_layers is not None:
-            return self.freeze_layers
-        return 0 if self.lora else model_layers // 3
 
     @property
     def output_heads(self) -> int:

@@ -254,8 +254,7 @@ def load_backbone(
             enable(activation_checkpointing_kwargs={"use_reentrant": False})
         else:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    frozen = 0 if config.lora else freeze_lower_layers(model, config)
-    model.rankforge_frozen_layers = frozen  # train() reports it
+    freeze_lower_layers(model, config.freeze_layers)  # 0 with LoRA (TrainConfig refuses both)
     if config.lora:
         from peft import LoraConfig, TaskType, get_peft_model
 
@@ -279,18 +278,15 @@ def transformer_blocks(model: nn.Module) -> nn.ModuleList | None:
     return next((m for m in model.base_model.modules() if isinstance(m, nn.ModuleList) and len(m) == count), None)
 
 
-def freeze_lower_layers(model: nn.Module, config: TrainConfig) -> int:
-    """Freeze the input embeddings and the lowest transformer blocks (``config.frozen_layers``); returns how many
-    blocks. They get no gradients and no optimizer state, and the backward pass stops at the first block that
-    trains (the score head always trains). Raises ValueError when an explicit ``freeze_layers`` cannot apply."""
-    blocks = transformer_blocks(model)
-    if blocks is None:
-        if config.freeze_layers:
-            raise ValueError(f"freeze_layers: cannot find the transformer layers of {type(model.base_model).__name__}")
-        return 0  # auto on an unfamiliar architecture: everything trains
-    layers = config.frozen_layers(len(blocks))
+def freeze_lower_layers(model: nn.Module, layers: int) -> int:
+    """Freeze the input embeddings and the lowest ``layers`` transformer blocks; returns how many. They get no
+    gradients and no optimizer state, and the backward pass stops at the first block that trains (the score
+    head always trains). Raises ValueError when the blocks cannot be found or none would be left to train."""
     if layers <= 0:
         return 0
+    blocks = transformer_blocks(model)
+    if blocks is None:
+        raise ValueError(f"freeze_layers: cannot find the transformer layers of {type(model.base_model).__name__}")
     if layers >= len(blocks):
         raise ValueError(f"freeze_layers ({layers}) must leave at least one of the model's {len(blocks)} layers")
     embeddings = getattr(model.base_model, "embeddings", None)  # BERT-like: words, positions, segments, norm

@@ -340,11 +340,17 @@ def train(
         groups, lr=config.lr, weight_decay=config.weight_decay, fused=device.type in ("cuda", "cpu")
     )
     lengths = [record.longest for record in encoded]
-    prompts_per_batch = config.batch_prompts(len(encoded))  # 0 in the config: auto, from the data's size
+    pair_counts = [len(record.comparisons) for record in encoded]
 
     def epoch_batches(epoch: int) -> list[list[int]]:
         batches = make_batches(
-            lengths, prompts_per_batch, seed=config.seed, epoch=epoch, group_by_length=config.group_by_length
+            lengths,
+            config.prompts_per_batch,  # 0: batches of pairs_per_batch comparisons
+            seed=config.seed,
+            epoch=epoch,
+            group_by_length=config.group_by_length,
+            pairs=pair_counts,
+            pairs_per_batch=config.pairs_per_batch,
         )
         return shard_batches(batches, distributed.rank, distributed.world_size)
 
@@ -478,8 +484,7 @@ def train(
             "prefix_sharing": sharing.enabled,
             "prefix_sharing_off_because": sharing.reason or None,
             "steps": step,
-            "prompts_per_batch": prompts_per_batch,
-            "frozen_layers": getattr(model, "rankforge_frozen_layers", 0),
+            "mean_prompts_per_batch": round(stats["prompts"] / max(1, step * config.gradient_accumulation_steps), 2),
             "final_loss": loss_value,
             "setup_seconds": round(setup_seconds, 3),
             "training_seconds": round(training_seconds, 3),  # periodic evaluation excluded

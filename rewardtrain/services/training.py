@@ -67,7 +67,7 @@ logger = logging.getLogger(__name__)
 OVERRIDABLE = {
     "model", "mode", "epochs", "lr", "prompts_per_batch", "gradient_accumulation_steps", "max_length", "seed",
     "eval_fraction", "device", "bf16", "lora", "center_rewards_coefficient", "margin_by_rank_gap", "eval_every_steps",
-    "freeze_layers",
+    "freeze_layers", "min_lr_ratio", "warmup_ratio", "pairs_per_batch",
 }  # fmt: skip
 MAX_PROGRESS_POINTS = 400  # older points are thinned so the row stays small on long runs
 

@@ -196,23 +196,30 @@ def test_periodic_evaluation_is_timed_apart_from_training(tiny_encoder, tmp_path
     assert parts <= stats["wall_seconds"] + 2e-3
 
 
-def test_auto_prompts_per_batch_takes_one_prompt_a_step_on_small_sets_and_more_on_large_ones():
-    auto = TrainConfig(model="unused")  # prompts_per_batch 0 is the default: auto
-    assert auto.prompts_per_batch == 0
-    assert [auto.batch_prompts(n) for n in (1, 60, 999, 1_000, 1_999, 2_000, 4_000, 33_000)] == [1, 1, 1, 2, 3, 4, 8, 8]
-    assert TrainConfig(model="unused", prompts_per_batch=3).batch_prompts(33_000) == 3  # a set value wins
+def test_auto_batches_gather_prompts_until_they_hold_pairs_per_batch_comparisons():
+    from rewardtrain.core.batching import make_batches
+
+    pairs = [1, 3, 36, 3, 6, 3, 15, 1, 3, 10]  # K = 2, 3, 9, 3, 4, 3, 6, 2, 3, 5
+    for group_by_length in (False, True):
+        batches = make_batches([8] * 10, 0, seed=1, epoch=0, group_by_length=group_by_length, pairs=pairs,
+                               pairs_per_batch=12)  # fmt: skip
+        assert sorted(i for batch in batches for i in batch) == list(range(10))  # every prompt, once
+        # each batch stops at the prompt that brings it to 12 comparisons (one short of them only at the end)
+        assert all(sum(pairs[i] for i in batch[:-1]) < 12 for batch in batches)
+        assert sum(sum(pairs[i] for i in batch) < 12 for batch in batches) <= 1
+    with pytest.raises(ValueError, match="pairs_per_batch"):
+        TrainConfig(model="unused", pairs_per_batch=0)
     with pytest.raises(ValueError, match="prompts_per_batch"):
         TrainConfig(model="unused", prompts_per_batch=-1)
 
 
-def test_a_default_run_on_few_prompts_takes_one_optimizer_step_per_prompt(tiny_encoder, tmp_path):
-    records = make_records(count=6)
-    config = quick_config(tiny_encoder, epochs=2, prompts_per_batch=0)
-    updates: list[dict] = []
-    result = train(config, records, out_dir=tmp_path / "rm", on_progress=updates.append)
-    assert result.train_stats["prompts_per_batch"] == 1
-    assert result.train_stats["steps"] == 12 and result.train_stats["prompts"] == 12
-    assert result.info["config"]["prompts_per_batch"] == 0  # the recipe as asked; what auto chose is in the stats
+def test_a_default_run_takes_as_many_prompts_a_step_as_hold_its_pairs(tiny_encoder, tmp_path):
+    records = make_records(count=8, k=4)  # 6 pairs a prompt
+    config = quick_config(tiny_encoder, epochs=2, prompts_per_batch=0, pairs_per_batch=12)
+    result = train(config, records, out_dir=tmp_path / "rm")
+    assert result.train_stats["mean_prompts_per_batch"] == 2.0
+    assert result.train_stats["steps"] == 8 and result.train_stats["prompts"] == 16
+    assert result.info["config"]["prompts_per_batch"] == 0  # the recipe as asked; what it did is in the stats
 
 
 @pytest.mark.parametrize("backbone", ["tiny_encoder", "tiny_decoder"])
@@ -238,3 +245,9 @@ def test_freeze_layers_refuses_to_freeze_every_layer_or_to_combine_with_lora(tin
     assert not (tmp_path / "rm").exists()
     with pytest.raises(ValueError, match="LoRA"):
         TrainConfig(model="unused", freeze_layers=1, lora=True)
+
+
+@pytest.mark.parametrize("values", [{"min_lr_ratio": 1.5}, {"min_lr_ratio": -0.1}, {"warmup_ratio": 1.0}])
+def test_the_schedule_settings_are_checked(values):
+    with pytest.raises(ValueError, match="min_lr_ratio must be in"):
+        TrainConfig(model="unused", **values)
