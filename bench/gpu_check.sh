@@ -13,8 +13,9 @@
 #   2. (tests) pytest tests/core with the tiny models trained on CUDA (RANKFORGE_TEST_DEVICE=cuda);
 #   3. (cli) CLI smoke: train (default recipe) on the Open Assistant rankings, evaluate, score -- on CUDA;
 #   4. (tta) bench/time_to_accuracy.py on CUDA: time to TRL's held-out accuracy, K = 4..9 and Open Assistant,
-#      five seeds each, the default recipe (each seed appended to $RESULTS/time_to_accuracy.jsonl as it ends);
-#   5. (cv) bench/oasst_cv.py on CUDA: 5-fold prompt CV accuracy on Open Assistant, default and previous recipe;
+#      five seeds each, the default recipe (each seed appended to $RESULTS/time_to_accuracy.jsonl as it ends),
+#      then the fast recipe against the same TRL curves;
+#   5. (cv) bench/oasst_cv.py on CUDA: 5-fold prompt CV accuracy on Open Assistant, default and fast recipe;
 #   6. (trl) bench/train_vs_trl.py on CUDA at a moderate size (400 train / 100 held-out groups, K = 4..9);
 #   7. (prefix) bench/prefix_sharing.py on CUDA: shared vs unshared prompts (and TRL), Qwen2-0.5B-shaped decoder.
 # Each step has its own time limit; a failed or timed-out step is reported and the next one still runs.
@@ -29,6 +30,7 @@ STEPS=${STEPS:-tests,cli,tta,cv,trl,prefix}
 wanted() { [[ ",$STEPS," == *",$1,"* ]]; }
 RESULTS=${RESULTS:-var/gpu_check}
 DEVICE=${DEVICE:-cuda}  # DEVICE=cpu runs the same steps on the CPU: a dry run of this script before a lease
+FAST="--prompts-per-batch 1 --lr 1e-4 --min-lr-ratio 0.5 --freeze-layers 2"  # docs/training.md, the fast recipe
 mkdir -p "$RESULTS"
 
 step "machine"
@@ -89,21 +91,24 @@ if wanted tta; then
             --seeds "${TTA_SEEDS:-0,1,2,3,4}" --out "$RESULTS/time_to_accuracy.jsonl" \
             | tail -n 1 > "$RESULTS/time_to_accuracy_$regime.json" || { echo "FAILED: $regime (or timed out)"; status=1; }
     done
+    step "the fast recipe (docs/training.md) against the same TRL curves"
+    timeout "${TTA_SECONDS:-300}" $PY bench/time_to_accuracy.py --device $DEVICE --data hh,oasst \
+        --seeds "${TTA_SEEDS:-0,1,2,3,4}" --trl-from "$RESULTS/time_to_accuracy.jsonl" $FAST \
+        --out "$RESULTS/time_to_accuracy_fast.jsonl" | tail -n 1 > /dev/null || { echo "FAILED: fast recipe"; status=1; }
     $PY bench/time_to_accuracy.py --report "$RESULTS/time_to_accuracy.jsonl" --plot "$RESULTS/time_to_accuracy.png" \
         | tail -n 1 || { echo "FAILED: time-to-accuracy report"; status=1; }
 fi
 
 if wanted cv; then
-    step "bench/oasst_cv.py on $DEVICE: 5-fold prompt CV on Open Assistant, the default recipe and the previous one"
+    step "bench/oasst_cv.py on $DEVICE: 5-fold prompt CV on Open Assistant, the default and the fast recipe"
     # Accuracy only (not timed): the two run side by side.
     timeout "${CV_SECONDS:-150}" $PY bench/oasst_cv.py --device $DEVICE > "$RESULTS/cv_default.txt" 2>&1 &
-    current=$!
-    timeout "${CV_SECONDS:-150}" $PY bench/oasst_cv.py --device $DEVICE --lr 3e-5 --prompts-per-batch 8 \
-        --min-lr-ratio 0.1 > "$RESULTS/cv_previous_default.txt" 2>&1 &
-    previous=$!
-    wait $current || { echo "FAILED: CV of the default recipe"; status=1; }
-    wait $previous || { echo "FAILED: CV of the previous default"; status=1; }
-    tail -n 4 "$RESULTS/cv_default.txt" "$RESULTS/cv_previous_default.txt"
+    default=$!
+    timeout "${CV_SECONDS:-150}" $PY bench/oasst_cv.py --device $DEVICE $FAST > "$RESULTS/cv_fast.txt" 2>&1 &
+    fast=$!
+    wait $default || { echo "FAILED: CV of the default recipe"; status=1; }
+    wait $fast || { echo "FAILED: CV of the fast recipe"; status=1; }
+    tail -n 4 "$RESULTS/cv_default.txt" "$RESULTS/cv_fast.txt"
 fi
 
 if wanted trl; then
