@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One prepared GPU check of the training core, for a rented CUDA machine (e.g. one H100). Under 9 minutes.
+# One prepared GPU check of the training core, for a rented CUDA machine (e.g. one H100). Every step has a time
+# limit (TESTS_SECONDS, TTA_SECONDS, CV_SECONDS...): ~32 minutes at most with all steps; STEPS= picks fewer.
 #
 #   bash bench/gpu_check.sh                         # from the repository root
 #   RESULTS=/some/dir bash bench/gpu_check.sh       # where the figures go (default var/gpu_check)
@@ -94,7 +95,8 @@ if wanted tta; then
     step "the fast recipe (docs/training.md) against the same TRL curves"
     timeout "${TTA_SECONDS:-300}" $PY bench/time_to_accuracy.py --device $DEVICE --data hh,oasst \
         --seeds "${TTA_SEEDS:-0,1,2,3,4}" --trl-from "$RESULTS/time_to_accuracy.jsonl" $FAST \
-        --out "$RESULTS/time_to_accuracy_fast.jsonl" | tail -n 1 > /dev/null || { echo "FAILED: fast recipe"; status=1; }
+        --out "$RESULTS/time_to_accuracy_fast.jsonl" | tail -n 1 > "$RESULTS/time_to_accuracy_fast.json" \
+        || { echo "FAILED: fast recipe"; status=1; }
     $PY bench/time_to_accuracy.py --report "$RESULTS/time_to_accuracy.jsonl" --plot "$RESULTS/time_to_accuracy.png" \
         | tail -n 1 || { echo "FAILED: time-to-accuracy report"; status=1; }
 fi

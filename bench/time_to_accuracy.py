@@ -83,6 +83,7 @@ from train_vs_trl import (  # noqa: E402
     warm_up,
 )
 
+from rewardtrain.core.batching import make_batches  # noqa: E402
 from rewardtrain.core.config import TrainConfig  # noqa: E402
 from rewardtrain.core.data import RankedRecord, load_records, split_by_prompt  # noqa: E402
 from rewardtrain.core.evaluate import metrics_from_scores  # noqa: E402
@@ -125,11 +126,16 @@ def rankforge_curve(
     from rewardtrain.core.train import train
 
     recipe = rankforge_config(args)
-    if recipe.prompts_per_batch:
-        steps_per_epoch = math.ceil(len(records) / recipe.prompts_per_batch)
-    else:  # batches of pairs_per_batch comparisons
-        steps_per_epoch = math.ceil(sum(len(record.comparisons()) for record in records) / recipe.pairs_per_batch)
-    every = eval_interval(steps_per_epoch, args.evals_per_epoch)
+    batches = make_batches(  # as train() makes them, for the number of steps an epoch
+        [0] * len(records),
+        recipe.prompts_per_batch,
+        seed=recipe.seed,
+        epoch=0,
+        group_by_length=False,
+        pairs=[len(record.comparisons()) for record in records],
+        pairs_per_batch=recipe.pairs_per_batch,
+    )
+    every = eval_interval(math.ceil(len(batches) / recipe.gradient_accumulation_steps), args.evals_per_epoch)
     config = rankforge_config(args, eval_every_steps=every)
     points: list[dict[str, Any]] = []
 
@@ -298,13 +304,25 @@ def data_settings(regime: str, args: argparse.Namespace) -> dict[str, Any]:
     return {key: getattr(args, key) for key in keys + shared}
 
 
-def load_trl_curves(path: Path, args: argparse.Namespace, regimes: list[str]) -> dict[tuple[str, int], Any]:
-    """TRL's curves by (regime, seed) from an --out file, each checked against this run's data settings."""
-    curves: dict[tuple[str, int], Any] = {}
+def seed_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) of each seed an ``--out`` file holds; a line that is not one stops with its number."""
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
-        record = json.loads(line)
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise SystemExit(f"{path}:{number}: not a JSON line ({error.msg})") from None
+        missing = next((key for key in ("regime", "seed", "curves") if key not in record), None)
+        if missing or set(record["curves"]) != {"trl", "rankforge"}:
+            raise SystemExit(f"{path}:{number}: not a seed record of this bench (no {missing or 'curves of both'!r})")
+        yield number, record
+
+
+def load_trl_curves(path: Path, args: argparse.Namespace, regimes: list[str]) -> dict[tuple[str, int], Any]:
+    """TRL's curves by (regime, seed) from an --out file, each checked against this run's data settings."""
+    curves: dict[tuple[str, int], Any] = {}
+    for number, record in seed_records(path):
         regime = record["regime"]
         if regime not in regimes:
             continue
@@ -388,16 +406,7 @@ def plot(regimes: dict[str, list[dict[str, Any]]], path: Path, title: str) -> No
 def report(path: Path, plot_path: Path | None, title: str | None = None) -> None:
     """The summary and the curves of the seeds an ``--out`` file holds (e.g. of a run stopped by a time limit)."""
     regimes: dict[str, list[dict[str, Any]]] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise SystemExit(f"{path}:{number}: not a JSON line ({error.msg})") from None
-        missing = next((key for key in ("regime", "seed", "curves") if key not in record), None)
-        if missing or set(record["curves"]) != {"trl", "rankforge"}:
-            raise SystemExit(f"{path}:{number}: not a seed record of this bench (no {missing or 'curves of both'!r})")
+    for _, record in seed_records(path):
         curves = record["curves"]
         record.update(compare(curves["trl"], curves["rankforge"]))  # targets added since the file was written
         regimes.setdefault(record["regime"], []).append(record)
@@ -482,7 +491,8 @@ def main() -> None:
         "rankforge_recipe": {
             "lr": args.lr,
             "min_lr_ratio": args.min_lr_ratio,
-            "prompts_per_batch": args.prompts_per_batch or "auto",
+            "prompts_per_batch": args.prompts_per_batch,
+            "pairs_per_batch": args.pairs_per_batch,
             "freeze_layers": args.freeze_layers,
         },
         "device": args.device,

@@ -251,15 +251,17 @@ def make_batches(
         ]
     if by_pairs:
         assert pairs is not None
-        batches: list[list[int]] = [[]]
+        batches: list[list[int]] = []
+        batch: list[int] = []
         held = 0
         for i in indices:
-            if held >= pairs_per_batch:
-                batches.append([])
-                held = 0
-            batches[-1].append(i)
+            batch.append(i)
             held += pairs[i]
-        batches = [batch for batch in batches if batch]
+            if held >= pairs_per_batch:
+                batches.append(batch)
+                batch, held = [], 0
+        if batch:
+            batches.append(batch)
     else:
         batches = [indices[start : start + per_batch] for start in range(0, len(indices), per_batch)]
     if group_by_length:

@@ -278,12 +278,12 @@ def transformer_blocks(model: nn.Module) -> nn.ModuleList | None:
     return next((m for m in model.base_model.modules() if isinstance(m, nn.ModuleList) and len(m) == count), None)
 
 
-def freeze_lower_layers(model: nn.Module, layers: int) -> int:
-    """Freeze the input embeddings and the lowest ``layers`` transformer blocks; returns how many. They get no
-    gradients and no optimizer state, and the backward pass stops at the first block that trains (the score
-    head always trains). Raises ValueError when the blocks cannot be found or none would be left to train."""
+def freeze_lower_layers(model: nn.Module, layers: int) -> None:
+    """Freeze the input embeddings and the lowest ``layers`` transformer blocks. They get no gradients and no
+    optimizer state, and the backward pass stops at the first block that trains (the score head always
+    trains). Raises ValueError when the blocks cannot be found or none would be left to train."""
     if layers <= 0:
-        return 0
+        return
     blocks = transformer_blocks(model)
     if blocks is None:
         raise ValueError(f"freeze_layers: cannot find the transformer layers of {type(model.base_model).__name__}")
@@ -293,7 +293,6 @@ def freeze_lower_layers(model: nn.Module, layers: int) -> int:
     for module in (embeddings if embeddings is not None else model.get_input_embeddings(), *blocks[:layers]):
         for parameter in module.parameters():
             parameter.requires_grad_(False)
-    return layers
 
 
 def max_positions(model: nn.Module) -> int | None:
