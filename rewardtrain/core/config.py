@@ -114,7 +114,9 @@ class TrainConfig:
     # --- inputs ------------------------------------------------------------------------------------
     max_length: int = 512  # tokens per sequence (MiniLM reads 512); longer inputs are truncated, never dropped
     group_by_length: bool = True  # batch prompts of similar length together: less padding
-    max_tokens_per_forward: int = 16384  # split a batch's sequences into length-sorted forwards of this many tokens
+    # Split a batch's sequences into length-sorted forwards of at most this many padded tokens. 0: the
+    # device's (rewardtrain/core/model.py): 1,024 training and 4,096 scoring on a CPU, 16,384 on a GPU.
+    max_tokens_per_forward: int = 0
     # Decoders: forward each group's shared prefix (context + prompt) once, its completions packed after it
     # (rewardtrain/core/packing.py). Exact; on where the model takes it and it saves compute, else ignored.
     prefix_sharing: bool = True
@@ -151,6 +153,8 @@ class TrainConfig:
             raise ValueError(f"length_control must be none, style, balance or length_head, not {self.length_control!r}")
         if self.uncertainty_heads < 0 or self.uncertainty_heads == 1:
             raise ValueError("uncertainty_heads must be 0 (none) or at least 2 (a spread needs two)")
+        if self.max_tokens_per_forward < 0:
+            raise ValueError("max_tokens_per_forward must be 0 (the device's) or a number of tokens")
         if self.max_length < 8:
             raise ValueError("max_length must be at least 8 tokens")
         if self.max_packed_length < self.max_length:

@@ -54,6 +54,25 @@ def resolve_bf16(setting: str | bool, device: torch.device) -> bool:
     return device.type == "cpu" and cpu_supports_bf16()
 
 
+# Padded tokens a forward reads when ``max_tokens_per_forward`` is 0 (auto). On a CPU the cost of a token
+# rises with the forward's size once its activations outgrow the caches (eager attention keeps rows x heads x
+# width^2 scores): a MiniLM training epoch of Open Assistant rankings at 512 tokens ran 1.65x faster in
+# forwards of 1,024 tokens than of 16,384 (1.41x at 2,048); scoring barely cares below ~8,192
+# (bench/forward_size.py, docs/BENCHMARKS.md "Forward size on a CPU"). GPUs want large forwards.
+CPU_TRAINING_TOKENS_PER_FORWARD = 1024
+CPU_SCORING_TOKENS_PER_FORWARD = 4096
+GPU_TOKENS_PER_FORWARD = 16384
+
+
+def resolve_tokens_per_forward(setting: int, device: torch.device, *, training: bool) -> int:
+    """The padded-token budget of one forward: ``setting`` when positive, else the device's (see above)."""
+    if setting > 0:
+        return setting
+    if device.type != "cpu":
+        return GPU_TOKENS_PER_FORWARD
+    return CPU_TRAINING_TOKENS_PER_FORWARD if training else CPU_SCORING_TOKENS_PER_FORWARD
+
+
 # How a reward model runs at inference (scoring, serving, and the evaluation that ends training):
 #   "bf16"          bf16 weights, under bf16 autocast (layer norms, softmax and the like stay fp32);
 #   "fp32"          fp32 weights, fp32 math;

@@ -43,6 +43,7 @@ from rewardtrain.core.model import (
     quiet_loading,
     resolve_device,
     resolve_precision,
+    resolve_tokens_per_forward,
     reward_head_in_fp32,
 )
 from rewardtrain.core.packing import PrefixSharing
@@ -85,7 +86,7 @@ class RewardScorer:
         device: torch.device | None = None,
         bf16: bool = False,
         info: dict[str, Any] | None = None,
-        max_tokens_per_forward: int = 16384,
+        max_tokens_per_forward: int = 0,
         prefix_sharing: bool = True,
         max_packed_length: int = 4096,
     ) -> None:
@@ -95,7 +96,8 @@ class RewardScorer:
         self.device = device or next(model.parameters()).device
         self.bf16 = bf16
         self.info = info or {}
-        self.max_tokens_per_forward = max_tokens_per_forward
+        # 0: the device's budget for inference (resolve_tokens_per_forward)
+        self.max_tokens_per_forward = resolve_tokens_per_forward(max_tokens_per_forward, self.device, training=False)
         # The completions of one prompt share one forward of their prompt (decoders; see core/packing.py).
         self.sharing = PrefixSharing.for_model(
             model,
@@ -130,7 +132,7 @@ class RewardScorer:
         device: torch.device,
         bias: float = 0.0,
         info: dict[str, Any] | None = None,
-        max_tokens_per_forward: int = 16384,
+        max_tokens_per_forward: int = 0,
         prefix_sharing: bool = True,
         max_packed_length: int = 4096,
     ) -> RewardScorer:
@@ -179,7 +181,7 @@ class RewardScorer:
             device=resolved_device,
             bias=float(info["normalization"]["bias"]),
             info=info,
-            max_tokens_per_forward=int(info["config"].get("max_tokens_per_forward", 16384)),
+            max_tokens_per_forward=int(info["config"].get("max_tokens_per_forward", 0)),
             prefix_sharing=bool(info["config"].get("prefix_sharing", True)),
             max_packed_length=int(info["config"].get("max_packed_length", 4096)),
         )

@@ -61,6 +61,7 @@ from rewardtrain.core.model import (
     resolve_bf16,
     resolve_device,
     resolve_precision,
+    resolve_tokens_per_forward,
     set_attention_implementation,
     training_attention,
 )
@@ -288,6 +289,7 @@ def train(
     if device.type == "cuda":
         torch.cuda.set_device(device)
     bf16 = resolve_bf16(config.bf16, device)
+    forward_tokens = resolve_tokens_per_forward(config.max_tokens_per_forward, device, training=True)
 
     if eval_records is None:
         train_records, eval_records = split_by_prompt(train_records, config.eval_fraction, config.seed)
@@ -383,7 +385,7 @@ def train(
         model.train()
         return metrics
 
-    stats = {"sequences_forwarded": 0, "real_tokens": 0, "padded_tokens": 0, "pairs": 0, "prompts": 0}
+    stats = {"sequences_forwarded": 0, "real_tokens": 0, "padded_tokens": 0, "pairs": 0, "prompts": 0, "batches": 0}
     step, loss_value, metrics = 0, float("nan"), None
     setup_seconds = time.perf_counter() - started
     training_started, training_cpu_started = time.perf_counter(), time.process_time()
@@ -406,7 +408,7 @@ def train(
                         batch,
                         device=device,
                         bf16=bf16,
-                        max_tokens=config.max_tokens_per_forward,
+                        max_tokens=forward_tokens,
                         pad_token_id=tokenizer.pad_token_id,
                         sharing=sharing,
                     )
@@ -416,10 +418,11 @@ def train(
                 stats["sequences_forwarded"] += len(batch.rows)
                 stats["real_tokens"] += batch.real_tokens
                 stats["padded_tokens"] += sharing.tokens_forwarded(
-                    batch.rows, batch.group_sizes, config.max_tokens_per_forward
+                    batch.rows, batch.group_sizes, forward_tokens
                 )
                 stats["pairs"] += len(batch.winner)
                 stats["prompts"] += batch.prompts
+                stats["batches"] += 1
             if config.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)  # beta is not clipped
             optimizer.step()
@@ -484,7 +487,8 @@ def train(
             "prefix_sharing": sharing.enabled,
             "prefix_sharing_off_because": sharing.reason or None,
             "steps": step,
-            "mean_prompts_per_batch": round(stats["prompts"] / max(1, step * config.gradient_accumulation_steps), 2),
+            "tokens_per_forward": forward_tokens,
+            "mean_prompts_per_batch": round(stats["prompts"] / max(1, stats["batches"]), 2),  # micro-batches
             "final_loss": loss_value,
             "setup_seconds": round(setup_seconds, 3),
             "training_seconds": round(training_seconds, 3),  # periodic evaluation excluded

@@ -81,6 +81,25 @@ def test_chunks_are_length_sorted_and_within_the_token_budget():
     assert batch.padded_tokens(12) == 12 + 12
 
 
+def test_the_forward_budget_is_the_setting_or_the_devices():
+    from rewardtrain.core.model import (
+        CPU_SCORING_TOKENS_PER_FORWARD,
+        CPU_TRAINING_TOKENS_PER_FORWARD,
+        GPU_TOKENS_PER_FORWARD,
+        resolve_tokens_per_forward,
+    )
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda", 0)
+    assert resolve_tokens_per_forward(512, cpu, training=True) == 512  # an explicit budget wins everywhere
+    assert resolve_tokens_per_forward(512, gpu, training=False) == 512
+    assert resolve_tokens_per_forward(0, cpu, training=True) == CPU_TRAINING_TOKENS_PER_FORWARD == 1024
+    assert resolve_tokens_per_forward(0, cpu, training=False) == CPU_SCORING_TOKENS_PER_FORWARD == 4096
+    assert resolve_tokens_per_forward(0, gpu, training=True) == GPU_TOKENS_PER_FORWARD == 16384
+    assert TrainConfig(model="unused").max_tokens_per_forward == 0
+    with pytest.raises(ValueError, match="max_tokens_per_forward"):
+        TrainConfig(model="unused", max_tokens_per_forward=-1)
+
+
 def test_long_and_short_rows_go_through_separate_forwards():
     rows = sequences(*([1000] * 8 + [10] * 8))
     plan = chunk_plan(rows, max_tokens=100_000)

@@ -126,6 +126,16 @@ def test_gradient_accumulation_gives_the_same_step_count_per_effective_batch(tin
     config = quick_config(tiny_encoder, epochs=1, prompts_per_batch=2, gradient_accumulation_steps=2)
     losses, result = losses_of(config, make_records(count=8), tmp_path / "rm")
     assert result.train_stats["steps"] == 2 and result.train_stats["prompts"] == 8
+    assert result.train_stats["mean_prompts_per_batch"] == 2.0
+
+
+def test_mean_prompts_per_batch_counts_the_batches_run_when_the_last_accumulation_group_is_short(
+    tiny_encoder, tmp_path
+):
+    config = quick_config(tiny_encoder, epochs=1, prompts_per_batch=2, gradient_accumulation_steps=2)
+    result = train(config, make_records(count=5), out_dir=tmp_path / "rm")  # batches of 2, 2, 1: steps of 2 and 1
+    assert result.train_stats["steps"] == 2 and result.train_stats["batches"] == 3
+    assert result.train_stats["mean_prompts_per_batch"] == round(5 / 3, 2)
 
 
 def test_eager_and_sdpa_attention_train_alike(tiny_encoder, tmp_path):
@@ -220,6 +230,22 @@ def test_a_default_run_takes_as_many_prompts_a_step_as_hold_its_pairs(tiny_encod
     assert result.train_stats["mean_prompts_per_batch"] == 2.0
     assert result.train_stats["steps"] == 8 and result.train_stats["prompts"] == 16
     assert result.info["config"]["prompts_per_batch"] == 0  # the recipe as asked; what it did is in the stats
+
+
+def test_training_forwards_stay_within_the_cpu_budget_and_an_explicit_one(tiny_encoder, tmp_path):
+    from rewardtrain.core.scoring import RewardScorer
+
+    records = make_records(count=6, k=4)
+    auto = train(quick_config(tiny_encoder, epochs=1, device="cpu"), records, out_dir=tmp_path / "auto")
+    assert auto.train_stats["tokens_per_forward"] == 1024  # 0 (the default): the CPU's training budget
+    assert auto.info["config"]["max_tokens_per_forward"] == 0  # resolved again where the artifact is loaded
+    assert RewardScorer.load(auto.out_dir, device="cpu").max_tokens_per_forward == 4096  # the CPU's scoring one
+    # A budget smaller than one prompt's completions splits them into several forwards: same rows, more calls.
+    config = quick_config(tiny_encoder, epochs=1, device="cpu", max_tokens_per_forward=16)
+    small = train(config, records, out_dir=tmp_path / "small")
+    assert small.train_stats["tokens_per_forward"] == 16
+    assert RewardScorer.load(small.out_dir, device="cpu").max_tokens_per_forward == 16
+    assert small.train_stats["sequences_forwarded"] == auto.train_stats["sequences_forwarded"]
 
 
 @pytest.mark.parametrize("backbone", ["tiny_encoder", "tiny_decoder"])
