@@ -47,6 +47,7 @@ bench-quick: install-dev
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 clean:
 	rm -rf var staticfiles .pytest_cache

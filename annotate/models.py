@@ -64,23 +64,35 @@ class Project(models.Model):
         default=5, help_text="Rankings a figure must rest on before it can flag an annotator."
     )
     quality_min_agreement = models.FloatField(
-        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Flag below this pairwise agreement with the other annotators.",
     )
     quality_min_consensus_tau = models.FloatField(
-        null=True, blank=True, default=0.1, validators=[MinValueValidator(-1.0), MaxValueValidator(1.0)],
+        null=True,
+        blank=True,
+        default=0.1,
+        validators=[MinValueValidator(-1.0), MaxValueValidator(1.0)],
         help_text="Flag below this mean Kendall tau against the other annotators' consensus.",
     )
     quality_min_gold_tau = models.FloatField(
-        null=True, blank=True, default=0.3, validators=[MinValueValidator(-1.0), MaxValueValidator(1.0)],
+        null=True,
+        blank=True,
+        default=0.3,
+        validators=[MinValueValidator(-1.0), MaxValueValidator(1.0)],
         help_text="Flag below this mean Kendall tau against the gold rankings.",
     )
     quality_min_model_agreement = models.FloatField(
-        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Flag below this pairwise agreement with the active reward model.",
     )
     quality_min_median_seconds = models.FloatField(
-        null=True, blank=True, validators=[MinValueValidator(0.0)],
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0)],
         help_text="Flag a median time per ranking below this many seconds.",
     )
     reliability_weighting = models.BooleanField(

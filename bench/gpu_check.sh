@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One prepared GPU check of the training core, for a rented CUDA machine (e.g. one H100). Every step has a time
-# limit (TESTS_SECONDS, TTA_SECONDS, CV_SECONDS...): ~32 minutes at most with all steps; STEPS= picks fewer.
+# limit (TESTS_SECONDS, TTA_SECONDS, CV_SECONDS...): ~34 minutes at most with all steps; STEPS= picks fewer.
 #
 #   bash bench/gpu_check.sh                         # from the repository root
 #   RESULTS=/some/dir bash bench/gpu_check.sh       # where the figures go (default var/gpu_check)
@@ -18,7 +18,8 @@
 #      then the fast recipe against the same TRL curves;
 #   5. (cv) bench/oasst_cv.py on CUDA: 5-fold prompt CV accuracy on Open Assistant, default and fast recipe;
 #   6. (trl) bench/train_vs_trl.py on CUDA at a moderate size (400 train / 100 held-out groups, K = 4..9);
-#   7. (prefix) bench/prefix_sharing.py on CUDA: shared vs unshared prompts (and TRL), Qwen2-0.5B-shaped decoder.
+#   7. (prefix) bench/prefix_sharing.py on CUDA: shared vs unshared prompts (and TRL), Qwen2-0.5B-shaped decoder;
+#   8. (forward) bench/forward_size.py on CUDA: is 16,384 tokens a forward (the GPU's default budget) right there?
 # Each step has its own time limit; a failed or timed-out step is reported and the next one still runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +28,7 @@ PY=${PYTHON:-python3}
 started=$SECONDS
 status=0
 step() { echo; echo "=== [$((SECONDS - started))s] $*"; }
-STEPS=${STEPS:-tests,cli,tta,cv,trl,prefix}
+STEPS=${STEPS:-tests,cli,tta,cv,trl,prefix,forward}
 wanted() { [[ ",$STEPS," == *",$1,"* ]]; }
 RESULTS=${RESULTS:-var/gpu_check}
 DEVICE=${DEVICE:-cuda}  # DEVICE=cpu runs the same steps on the CPU: a dry run of this script before a lease
@@ -124,6 +125,13 @@ if wanted prefix; then
     timeout "${PREFIX_SECONDS:-240}" $PY bench/prefix_sharing.py --device $DEVICE --layers 24 --max-length 2048 \
         --prompts-per-batch 4 --steps 0 --trl-steps 20 | tee "$RESULTS/prefix_sharing.txt" \
         || { echo "FAILED: prefix-sharing bench (or timed out)"; status=1; }
+fi
+
+if wanted forward; then
+    step "bench/forward_size.py on $DEVICE: training and scoring time against tokens per forward, Open Assistant"
+    timeout "${FORWARD_SECONDS:-120}" $PY bench/forward_size.py --device $DEVICE --prompts 60 \
+        --budgets 65536,16384,4096,1024 | tail -n 1 | tee "$RESULTS/forward_size.json" \
+        || { echo "FAILED: forward-size bench (or timed out)"; status=1; }
 fi
 
 step "done, status $status"

@@ -87,6 +87,7 @@ BENCHES = [
         script="time_to_accuracy",
     ),
     Bench("oasst_cv", ("--folds", "2", "--epochs", "1", "--max-length", "128"), r"^\{"),
+    Bench("forward_size", ("--prompts", "6", "--budgets", "16384,1024", "--rounds", "1"), r"tokens a forward: \{"),
     Bench(
         "prefix_sharing",
         ("--layers", "1", "--max-length", "256", "--steps", "2", "--trl-steps", "1"),

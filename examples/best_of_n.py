@@ -79,8 +79,11 @@ def held_out_rankings(api: Api, project: int) -> tuple[list[RankedRecord], dict[
         item = json.loads(line)
         records.append(
             RankedRecord(
-                prompt=item["prompt"], completions=item["completions"], order=item["order"],
-                context=item["context"] or [], id=item["id"],
+                prompt=item["prompt"],
+                completions=item["completions"],
+                order=item["order"],
+                context=item["context"] or [],
+                id=item["id"],
             )  # fmt: skip
         )
     _, held_out = split_by_prompt(records, eval_fraction, seed)

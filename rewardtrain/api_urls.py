@@ -22,9 +22,7 @@ urlpatterns: list = [
         name="api-quality-evidence",
     ),
     # Training runs and the model registry (staff).
-    path(
-        "projects/<id:project_id>/training-runs", training.TrainingRunListApi.as_view(), name="api-training-runs"
-    ),
+    path("projects/<id:project_id>/training-runs", training.TrainingRunListApi.as_view(), name="api-training-runs"),
     path("training-runs/<id:run_id>", training.TrainingRunDetailApi.as_view(), name="api-training-run"),
     path("training-runs/<id:run_id>/cancel", training.TrainingRunCancelApi.as_view(), name="api-training-run-cancel"),
     path("training-runs/<id:run_id>/retry", training.TrainingRunRetryApi.as_view(), name="api-training-run-retry"),

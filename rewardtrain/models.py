@@ -184,9 +184,7 @@ class ModelActivation(models.Model):
 
     project = models.ForeignKey("annotate.Project", on_delete=models.CASCADE, related_name="model_activations")
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="activations")
-    previous = models.ForeignKey(
-        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    previous = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     reason = models.CharField(max_length=16, choices=Reason.choices)
     activated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -9,9 +9,7 @@ urlpatterns: list = [
     path("me", auth.MeApi.as_view(), name="api-me"),
     path("projects", projects.ProjectListApi.as_view(), name="api-projects"),
     path("projects/<id:project_id>", projects.ProjectDetailApi.as_view(), name="api-project"),
-    path(
-        "projects/<id:project_id>/annotators", projects.ProjectAnnotatorsApi.as_view(), name="api-project-annotators"
-    ),
+    path("projects/<id:project_id>/annotators", projects.ProjectAnnotatorsApi.as_view(), name="api-project-annotators"),
     path("projects/<id:project_id>/progress", projects.ProjectProgressApi.as_view(), name="api-project-progress"),
     path("projects/<id:project_id>/prompts", imports.ProjectPromptsApi.as_view(), name="api-project-prompts"),
     path("prompts/<id:prompt_id>/gold", gold.PromptGoldApi.as_view(), name="api-prompt-gold"),

@@ -88,11 +88,14 @@ class ProjectExportApi(APIView):
             OpenApiParameter("test_fraction", OpenApiTypes.FLOAT),
             OpenApiParameter("seed", OpenApiTypes.INT),
             OpenApiParameter(
-                "weighting", OpenApiTypes.STR, enum=["none", "reliability"],
+                "weighting",
+                OpenApiTypes.STR,
+                enum=["none", "reliability"],
                 description="reliability: a weight per ranking from its annotator's reliability",
             ),
             OpenApiParameter(
-                "model_version", OpenApiTypes.INT,
+                "model_version",
+                OpenApiTypes.INT,
                 description="The records this version was trained on, byte for byte (split: all, train, test)",
             ),
             OpenApiParameter("meta", OpenApiTypes.BOOL, description="Answer the metadata JSON instead of the data"),

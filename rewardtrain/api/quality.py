@@ -1,7 +1,7 @@
 """Annotator quality of a project, staff only.
 
-    curl -H "Authorization: Token $TOKEN" http://127.0.0.1:8000/api/v1/projects/1/quality
-    curl -H "Authorization: Token $TOKEN" http://127.0.0.1:8000/api/v1/projects/1/quality/7?limit=10
+curl -H "Authorization: Token $TOKEN" http://127.0.0.1:8000/api/v1/projects/1/quality
+curl -H "Authorization: Token $TOKEN" http://127.0.0.1:8000/api/v1/projects/1/quality/7?limit=10
 """
 
 from __future__ import annotations
@@ -60,9 +60,7 @@ class ProjectQualityApi(APIView):
     def get(self, request: Request, project_id: int) -> Response:
         project = project_for_request(request, project_id)
         rows = annotator_quality(project=project)
-        return Response(
-            {"thresholds": quality_thresholds(project), "annotators": [row.to_dict() for row in rows]}
-        )
+        return Response({"thresholds": quality_thresholds(project), "annotators": [row.to_dict() for row in rows]})
 
 
 class AnnotatorQualityEvidenceApi(APIView):

@@ -417,9 +417,7 @@ def train(
                 loss_value += loss.item() / len(micro_batches)
                 stats["sequences_forwarded"] += len(batch.rows)
                 stats["real_tokens"] += batch.real_tokens
-                stats["padded_tokens"] += sharing.tokens_forwarded(
-                    batch.rows, batch.group_sizes, forward_tokens
-                )
+                stats["padded_tokens"] += sharing.tokens_forwarded(batch.rows, batch.group_sizes, forward_tokens)
                 stats["pairs"] += len(batch.winner)
                 stats["prompts"] += batch.prompts
                 stats["batches"] += 1

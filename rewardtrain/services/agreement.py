@@ -246,8 +246,16 @@ def agreement_report(
         by_prompt[ranking.prompt_id].append(ranking)
 
     per_annotator: dict[int, dict[str, Any]] = defaultdict(
-        lambda: {"rankings": 0, "seconds": [], "agreed": 0, "compared": 0, "taus": [], "top_hits": 0,
-                 "top_known": 0, "top_chance": 0.0}
+        lambda: {
+            "rankings": 0,
+            "seconds": [],
+            "agreed": 0,
+            "compared": 0,
+            "taus": [],
+            "top_hits": 0,
+            "top_known": 0,
+            "top_chance": 0.0,
+        }
     )
     pair_totals: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
     prompts, cycles = [], []
@@ -314,8 +322,11 @@ def agreement_report(
         },
         "annotators": annotators,
         "annotator_pairs": [
-            {"annotators": [first, second], "agreement": totals[0] / totals[1] if totals[1] else None,
-             "compared": totals[1]}
+            {
+                "annotators": [first, second],
+                "agreement": totals[0] / totals[1] if totals[1] else None,
+                "compared": totals[1],
+            }
             for (first, second), totals in sorted(pair_totals.items())
         ],
         "prompts": prompts,
@@ -385,16 +396,20 @@ def project_agreement(*, project_id: int, prompt_limit: int = 50) -> dict[str, A
     report = agreement_report(
         ranking_facts_for_project(project_id=project_id), model_wins=model_wins_for_project(project_id=project_id)
     )
-    names = dict(
-        get_user_model().objects.filter(pk__in=report["annotators"]).values_list("pk", "username")
-    )
+    names = dict(get_user_model().objects.filter(pk__in=report["annotators"]).values_list("pk", "username"))
     all_seconds: list[float] = []
     annotators = []
     for annotator_id, stats in report["annotators"].items():
         seconds = stats.pop("seconds")
         all_seconds.extend(seconds)
-        annotators.append({"id": annotator_id, "username": names.get(annotator_id, str(annotator_id)), **stats,
-                           "seconds_histogram": seconds_histogram(seconds)})
+        annotators.append(
+            {
+                "id": annotator_id,
+                "username": names.get(annotator_id, str(annotator_id)),
+                **stats,
+                "seconds_histogram": seconds_histogram(seconds),
+            }
+        )
     report["annotators"] = annotators
     for pair in report["annotator_pairs"]:
         pair["usernames"] = [names.get(annotator_id, str(annotator_id)) for annotator_id in pair["annotators"]]

@@ -212,7 +212,7 @@ class ExportStats:
 
 
 def prompt_side(prompt_id: int, *, seed: int, test_fraction: float) -> str:
-    """"train" or "test" for a prompt: a hash of (seed, prompt id), never of a pair."""
+    """ "train" or "test" for a prompt: a hash of (seed, prompt id), never of a pair."""
     if test_fraction <= 0:
         return "train"
     digest = hashlib.sha256(f"{seed}:{prompt_id}".encode()).digest()
@@ -235,9 +235,7 @@ class _Selection:
         if options.annotators:
             from django.contrib.auth import get_user_model
 
-            found = dict(
-                get_user_model().objects.filter(username__in=options.annotators).values_list("username", "pk")
-            )
+            found = dict(get_user_model().objects.filter(username__in=options.annotators).values_list("username", "pk"))
             unknown = sorted(set(options.annotators) - set(found))
             if unknown:
                 raise ValidationError({"annotators": f"unknown annotator {unknown[0]!r}"})
@@ -381,9 +379,7 @@ def _csv_lines(selection: _Selection, stats: ExportStats, chunk_size: int) -> It
 
 def _ranked_prompts(selection: _Selection, batch_prompts: int = 200) -> Iterator[tuple[dict[str, Any], list[dict]]]:
     """(prompt with its completions, its wanted rankings in id order), prompt by prompt, in batches."""
-    prompt_ids = (
-        selection.rankings().order_by("prompt_id").values_list("prompt_id", flat=True).distinct().iterator()
-    )
+    prompt_ids = selection.rankings().order_by("prompt_id").values_list("prompt_id", flat=True).distinct().iterator()
     batch: list[int] = []
 
     def load(ids: list[int]) -> Iterator[tuple[dict[str, Any], list[dict]]]:
@@ -402,8 +398,9 @@ def _ranked_prompts(selection: _Selection, batch_prompts: int = 200) -> Iterator
             selection.rankings()
             .filter(prompt_id__in=ids)
             .order_by("id")
-            .values("id", "prompt_id", "annotator_id", "annotator__username", "order", "seconds", "submitted_at",
-                    "flags")
+            .values(
+                "id", "prompt_id", "annotator_id", "annotator__username", "order", "seconds", "submitted_at", "flags"
+            )
         ):
             rankings[ranking["prompt_id"]].append(ranking)
         for prompt_id in ids:
@@ -517,7 +514,11 @@ def export_stream(
 
 
 def export_parquet(
-    *, project: Project, options: ExportOptions, path: str | Path, stats: ExportStats | None = None,
+    *,
+    project: Project,
+    options: ExportOptions,
+    path: str | Path,
+    stats: ExportStats | None = None,
     chunk_size: int = 2000,
 ) -> None:
     """Write the comparisons to a Parquet file, one row group per 10,000 rows (memory stays flat)."""
@@ -574,8 +575,11 @@ def export_metadata(
     if options.weighting == "reliability":
         meta["weighting"] = {
             "by": "annotator reliability: mean leave-one-out consensus tau clipped to [0, 1], over the largest",
-            "where": "consensus: not applied" if options.format == "consensus" else (
-                "weight column = 1/C(K,2) x reliability" if options.format in ("csv", "parquet")
+            "where": "consensus: not applied"
+            if options.format == "consensus"
+            else (
+                "weight column = 1/C(K,2) x reliability"
+                if options.format in ("csv", "parquet")
                 else "weight field = the ranking's annotator's reliability"
             ),
         }

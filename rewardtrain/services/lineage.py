@@ -64,7 +64,10 @@ def _ranking_id(record: Any) -> int:
 
 
 def dataset_lineage(
-    *, records: Sequence[Any], train_records: Sequence[Any], eval_records: Sequence[Any],
+    *,
+    records: Sequence[Any],
+    train_records: Sequence[Any],
+    eval_records: Sequence[Any],
     weights: Mapping[int, float] | None,
 ) -> dict[str, Any]:
     """The snapshot a run trains on (see the module docstring). ``records`` come from ``ranked_records``."""
@@ -120,8 +123,10 @@ def lineage_records(*, version: ModelVersion) -> tuple[list[Any], list[Any], lis
         )
     if records_sha256(records) != lineage["sha256"]:
         raise ValidationError(
-            {"model_version": f"the rankings of version {version.version} changed since it was trained "
-                              "(a prompt or completion text was edited): the data cannot be reproduced"}
+            {
+                "model_version": f"the rankings of version {version.version} changed since it was trained "
+                "(a prompt or completion text was edited): the data cannot be reproduced"
+            }
         )
     config = TrainConfig.from_dict(version.run.config)
     train_records, eval_records = split_records(records, eval_fraction=config.eval_fraction, seed=config.seed)

@@ -127,9 +127,7 @@ def annotator_quality(*, project: Project) -> list[AnnotatorQuality]:
     for annotator_id, count in skips:
         row(annotator_id).skips = count
 
-    gold = dict(
-        Prompt.objects.filter(project=project, gold_order__isnull=False).values_list("pk", "gold_order")
-    )
+    gold = dict(Prompt.objects.filter(project=project, gold_order__isnull=False).values_list("pk", "gold_order"))
     gold_scores: dict[int, list[tuple[float | None, int, int]]] = defaultdict(list)
     rankings = Ranking.objects.filter(prompt__project=project).values_list(
         "annotator_id", "prompt_id", "order", "flags"
@@ -214,24 +212,28 @@ def annotator_quality_evidence(
         rest = [facts.order for facts in group if facts.ranking_id != ranking_id]
         if not rest and prompt_id not in gold:
             continue  # nothing to hold it against
-        items.append({
-            "ranking_id": ranking_id,
-            "prompt_id": prompt_id,
-            "submitted_at": submitted_at.isoformat(),
-            "order": order,
-            "consensus_of_others": consensus_order(rest) if rest else None,
-            "other_rankings": len(rest),
-            "consensus_tau": tau,
-            "gold_order": gold.get(prompt_id),
-            "gold_tau": kendall_tau_b(order, gold[prompt_id]) if prompt_id in gold else None,
-        })
-    items.sort(key=lambda item: min(value for value in (item["consensus_tau"], item["gold_tau"], 2.0)
-                                    if value is not None))
+        items.append(
+            {
+                "ranking_id": ranking_id,
+                "prompt_id": prompt_id,
+                "submitted_at": submitted_at.isoformat(),
+                "order": order,
+                "consensus_of_others": consensus_order(rest) if rest else None,
+                "other_rankings": len(rest),
+                "consensus_tau": tau,
+                "gold_order": gold.get(prompt_id),
+                "gold_tau": kendall_tau_b(order, gold[prompt_id]) if prompt_id in gold else None,
+            }
+        )
+    items.sort(
+        key=lambda item: min(value for value in (item["consensus_tau"], item["gold_tau"], 2.0) if value is not None)
+    )
     items = items[:limit]
     prompts = dict(Prompt.objects.filter(pk__in={item["prompt_id"] for item in items}).values_list("pk", "text"))
     completions: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for prompt_id, completion_id, text in (
-        Completion.objects.filter(prompt_id__in=prompts).order_by("prompt_id", "position", "id")
+        Completion.objects.filter(prompt_id__in=prompts)
+        .order_by("prompt_id", "position", "id")
         .values_list("prompt_id", "id", "text")
     ):
         completions[prompt_id].append({"id": completion_id, "text": text})
@@ -274,14 +276,18 @@ def completion_scores_refresh(*, version_id: int, batch_prompts: int = 200) -> i
         prompts = {row[0]: row for row in Prompt.objects.filter(pk__in=batch).values_list("id", "text", "context")}
         completions: dict[int, list[tuple[int, str]]] = defaultdict(list)
         for prompt_id, completion_id, text in (
-            Completion.objects.filter(prompt_id__in=batch).order_by("prompt_id", "position", "id")
+            Completion.objects.filter(prompt_id__in=batch)
+            .order_by("prompt_id", "position", "id")
             .values_list("prompt_id", "id", "text")
         ):
             completions[prompt_id].append((completion_id, text))
         scored = [prompt_id for prompt_id in batch if len(completions[prompt_id]) >= 2]
         items = [
-            RankedRecord(prompt=prompts[prompt_id][1], context=list(prompts[prompt_id][2] or []),
-                         completions=[text for _, text in completions[prompt_id]])
+            RankedRecord(
+                prompt=prompts[prompt_id][1],
+                context=list(prompts[prompt_id][2] or []),
+                completions=[text for _, text in completions[prompt_id]],
+            )
             for prompt_id in scored
         ]
         for prompt_id, rewards in zip(scored, scorer.score(items), strict=True):
@@ -315,9 +321,11 @@ def completion_scores_refresh_pending() -> list[int]:
     """Score the active versions that have no stored scores yet (the poll-mode worker's tick)."""
     from rewardtrain.models import CompletionScore, ModelVersion
 
-    pending = ModelVersion.objects.filter(is_active=True).exclude(
-        pk__in=CompletionScore.objects.values("version_id")
-    ).values_list("pk", flat=True)
+    pending = (
+        ModelVersion.objects.filter(is_active=True)
+        .exclude(pk__in=CompletionScore.objects.values("version_id"))
+        .values_list("pk", flat=True)
+    )
     refreshed = []
     for version_id in pending:
         completion_scores_refresh(version_id=version_id)

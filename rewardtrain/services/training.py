@@ -283,13 +283,16 @@ def ranked_records(
                 key=lambda completion_id: (completions[completion_id].position, completion_id),
             )
             index = {completion_id: n for n, completion_id in enumerate(ranked)}
-            yield ranking.prompt_id, RankedRecord(
-                prompt=ranking.prompt.text,
-                context=list(ranking.prompt.context or []),
-                completions=[completions[completion_id].text for completion_id in ranked],
-                order=[[index[completion_id] for completion_id in group] for group in ranking.order],
-                id=f"ranking-{ranking.pk}",
-                weight=1.0 if weights is None else weights.get(ranking.annotator_id, 1.0),
+            yield (
+                ranking.prompt_id,
+                RankedRecord(
+                    prompt=ranking.prompt.text,
+                    context=list(ranking.prompt.context or []),
+                    completions=[completions[completion_id].text for completion_id in ranked],
+                    order=[[index[completion_id] for completion_id in group] for group in ranking.order],
+                    id=f"ranking-{ranking.pk}",
+                    weight=1.0 if weights is None else weights.get(ranking.annotator_id, 1.0),
+                ),
             )
 
     for ranking in rankings.iterator(chunk_size=500):

@@ -1,6 +1,6 @@
 """Annotators working at once, each in a thread with its own database connection (PostgreSQL races).
 
-    race(annotators, lambda annotator, number: ...)   # raises if any of them failed
+race(annotators, lambda annotator, number: ...)   # raises if any of them failed
 """
 
 from __future__ import annotations

@@ -49,9 +49,7 @@ def test_staff_read_the_agreement_report(admin_client_api, project, ranked):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    "path", ["comparisons", "agreement", "export?format=trl", "comparisons/expand"]
-)
+@pytest.mark.parametrize("path", ["comparisons", "agreement", "export?format=trl", "comparisons/expand"])
 def test_annotators_and_outsiders_are_refused_and_anonymous_callers_must_log_in(
     annotator_client, outsider_client, anonymous_client, project, path
 ):

@@ -17,9 +17,7 @@ from tests.rewardtrain.ranking_factory import annotators, completion_ids, rank
 
 
 def rows(ranking) -> set[tuple[int, int, int, bool]]:
-    return set(
-        Comparison.objects.filter(ranking=ranking).values_list("chosen_id", "rejected_id", "rank_gap", "is_tie")
-    )
+    return set(Comparison.objects.filter(ranking=ranking).values_list("chosen_id", "rejected_id", "rank_gap", "is_tie"))
 
 
 @pytest.mark.django_db
@@ -172,8 +170,8 @@ def test_two_workers_expanding_at_once_write_each_pair_once(project, make_prompt
 
 @pytest.mark.django_db
 def test_a_ranking_submitted_by_an_annotator_is_expanded_once_it_commits(
-    project, make_prompt, annotator, django_capture_on_commit_callbacks
-, celery_eager):
+    project, make_prompt, annotator, django_capture_on_commit_callbacks, celery_eager
+):
     from annotate.services.tasks import assignment_claim, ranking_submit
 
     make_prompt(project, k=4)

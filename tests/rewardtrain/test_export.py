@@ -23,8 +23,12 @@ from tests.rewardtrain.ranking_factory import annotators, rank
 def ranked(project, make_prompt):
     """Two prompts of K=4, each ranked by three raters (rater2 disagrees); one tie; expanded."""
     raters = annotators(3)
-    first = make_prompt(project, k=4, text="First prompt", context=[{"role": "user", "text": "Hi"},
-                                                                   {"role": "assistant", "text": "Hello!"}])
+    first = make_prompt(
+        project,
+        k=4,
+        text="First prompt",
+        context=[{"role": "user", "text": "Hi"}, {"role": "assistant", "text": "Hello!"}],
+    )
     second = make_prompt(project, k=4, text="Second prompt")
     for prompt in (first, second):
         rank(prompt, raters[0], [[0], [1], [2], [3]], seconds=10)
@@ -199,8 +203,19 @@ def test_parquet_holds_the_same_rows(project, ranked, tmp_path):
 @pytest.mark.django_db
 def test_the_command_writes_the_file_and_its_metadata(project, ranked, tmp_path, capsys):
     out = tmp_path / "pairs.jsonl"
-    call_command("export_comparisons", "--project", project.name, "--format", "trl", "--out", str(out),
-                 "--test-fraction", "0.5", "--split", "train")
+    call_command(
+        "export_comparisons",
+        "--project",
+        project.name,
+        "--format",
+        "trl",
+        "--out",
+        str(out),
+        "--test-fraction",
+        "0.5",
+        "--split",
+        "train",
+    )
 
     meta = json.loads((tmp_path / "pairs.jsonl.meta.json").read_text())
     assert meta["counts"]["lines"] == len(read_jsonl(out))
@@ -211,11 +226,29 @@ def test_the_command_writes_the_file_and_its_metadata(project, ranked, tmp_path,
 @pytest.mark.django_db
 def test_the_command_names_a_bad_option(project, tmp_path):
     with pytest.raises(CommandError, match="min_agreement"):
-        call_command("export_comparisons", "--project", project.name, "--format", "trl",
-                     "--out", str(tmp_path / "x.jsonl"), "--min-agreement", "2")
+        call_command(
+            "export_comparisons",
+            "--project",
+            project.name,
+            "--format",
+            "trl",
+            "--out",
+            str(tmp_path / "x.jsonl"),
+            "--min-agreement",
+            "2",
+        )
     with pytest.raises(CommandError, match="annotators"):
-        call_command("export_comparisons", "--project", project.name, "--format", "trl",
-                     "--out", str(tmp_path / "x.jsonl"), "--annotators", "nobody")
+        call_command(
+            "export_comparisons",
+            "--project",
+            project.name,
+            "--format",
+            "trl",
+            "--out",
+            str(tmp_path / "x.jsonl"),
+            "--annotators",
+            "nobody",
+        )
 
 
 @pytest.mark.django_db

@@ -42,9 +42,7 @@ def test_trl_is_streamed_as_jsonl_with_the_options_in_a_header(admin_client_api,
 
 @pytest.mark.django_db
 def test_meta_answers_the_counts_instead_of_the_data(admin_client_api, project, ranked):
-    response = admin_client_api.get(
-        f"/api/v1/projects/{project.id}/export?format=rankings&meta=1&annotators=rater0"
-    )
+    response = admin_client_api.get(f"/api/v1/projects/{project.id}/export?format=rankings&meta=1&annotators=rater0")
 
     assert response.status_code == 200
     meta = response.json()

@@ -36,8 +36,10 @@ def test_the_trl_file_loads_with_datasets_and_trains_a_reward_model_one_step(pro
     raters = annotators(2)
     for index in range(4):
         prompt = make_prompt(
-            project, k=4, text=f"Question {index}?", context=[{"role": "user", "text": "Hello"},
-                                                             {"role": "assistant", "text": "Hi, ask away."}]
+            project,
+            k=4,
+            text=f"Question {index}?",
+            context=[{"role": "user", "text": "Hello"}, {"role": "assistant", "text": "Hi, ask away."}],
         )
         rank(prompt, raters[0], [[0], [1], [2], [3]])
         rank(prompt, raters[1], [[1], [0], [2, 3]])

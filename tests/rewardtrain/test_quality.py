@@ -201,8 +201,14 @@ def test_the_project_form_sets_thresholds_and_an_emptied_one_is_off(admin_user, 
 
     client = Client()
     client.force_login(admin_user)
-    data = {"name": project.name, "min_completions": 4, "max_completions": 9, "rankings_per_prompt": 3,
-            "assignment_minutes": 30, "retrain_after_rankings": 0}
+    data = {
+        "name": project.name,
+        "min_completions": 4,
+        "max_completions": 9,
+        "rankings_per_prompt": 3,
+        "assignment_minutes": 30,
+        "retrain_after_rankings": 0,
+    }
     assert client.post(f"/projects/{project.pk}/edit/", {**data, "quality_min_agreement": "0.55"}).status_code == 302
     project.refresh_from_db()
     assert project.quality_min_agreement == 0.55 and project.quality_min_gold_tau == 0.3  # not sent: kept

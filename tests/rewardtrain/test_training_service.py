@@ -168,9 +168,9 @@ def test_the_schedule_starts_a_run_after_enough_new_rankings_and_backs_off_after
 def test_the_schedule_waits_for_enough_rankings_since_the_last_succeeded_run(learnable):
     Project.objects.filter(pk=learnable.pk).update(retrain_after_rankings=5)
     TrainingRun.objects.create(
-        project=learnable, state=TrainingRun.State.SUCCEEDED, ranking_watermark=training.project_ranking_watermark(
-            project=learnable
-        )
+        project=learnable,
+        state=TrainingRun.State.SUCCEEDED,
+        ranking_watermark=training.project_ranking_watermark(project=learnable),
     )
     assert training.training_schedule_check() == []
     add_rankings(learnable, learnable.annotators.get(), 5, start=50)

@@ -1,7 +1,7 @@
 """Expand rankings into pairwise comparisons (what the beat entry does every 2 minutes).
 
-    python manage.py expand_comparisons                  # every project
-    python manage.py expand_comparisons --project Demo   # one project
+python manage.py expand_comparisons                  # every project
+python manage.py expand_comparisons --project Demo   # one project
 """
 
 from __future__ import annotations
