@@ -200,22 +200,15 @@ def test_parquet_holds_the_same_rows(project, ranked, tmp_path):
     assert table.schema.field("weight").type == "double"
 
 
+def export_trl(project, out, *options: str) -> None:
+    """``manage.py export_comparisons --format trl`` of ``project`` to ``out``, with more options."""
+    call_command("export_comparisons", "--project", project.name, "--format", "trl", "--out", str(out), *options)
+
+
 @pytest.mark.django_db
 def test_the_command_writes_the_file_and_its_metadata(project, ranked, tmp_path, capsys):
     out = tmp_path / "pairs.jsonl"
-    call_command(
-        "export_comparisons",
-        "--project",
-        project.name,
-        "--format",
-        "trl",
-        "--out",
-        str(out),
-        "--test-fraction",
-        "0.5",
-        "--split",
-        "train",
-    )
+    export_trl(project, out, "--test-fraction", "0.5", "--split", "train")
 
     meta = json.loads((tmp_path / "pairs.jsonl.meta.json").read_text())
     assert meta["counts"]["lines"] == len(read_jsonl(out))
@@ -226,29 +219,9 @@ def test_the_command_writes_the_file_and_its_metadata(project, ranked, tmp_path,
 @pytest.mark.django_db
 def test_the_command_names_a_bad_option(project, tmp_path):
     with pytest.raises(CommandError, match="min_agreement"):
-        call_command(
-            "export_comparisons",
-            "--project",
-            project.name,
-            "--format",
-            "trl",
-            "--out",
-            str(tmp_path / "x.jsonl"),
-            "--min-agreement",
-            "2",
-        )
+        export_trl(project, tmp_path / "x.jsonl", "--min-agreement", "2")
     with pytest.raises(CommandError, match="annotators"):
-        call_command(
-            "export_comparisons",
-            "--project",
-            project.name,
-            "--format",
-            "trl",
-            "--out",
-            str(tmp_path / "x.jsonl"),
-            "--annotators",
-            "nobody",
-        )
+        export_trl(project, tmp_path / "x.jsonl", "--annotators", "nobody")
 
 
 @pytest.mark.django_db
