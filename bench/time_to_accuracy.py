@@ -208,6 +208,7 @@ def trl_curve(records: list[RankedRecord], held_out: list[RankedRecord], args: a
         "eval_every_steps": evaluation.every,
         "pairs": len(rows),
         "pairs_kept": len(trainer.train_dataset),
+        "bf16": trainer.args.bf16,  # TRL's default, but fp32 on a CPU without native bf16 (trl_bf16_emulated)
     }
 
 

@@ -15,7 +15,8 @@ Runs, in one process, one after the other (a shared machine: the load is printed
      cosine decay floored at 50% -- see docs/BENCHMARKS.md for the sweep; ``--freeze-layers 2`` makes it
      the fast recipe of docs/training.md);
   2. TRL RewardTrainer with its defaults (bf16, dropout off, gradient checkpointing, 8 pairs a batch,
-     lr 1e-4) -- only epochs and max_length are set to match;
+     lr 1e-4) -- only epochs and max_length are set to match; fp32 on a CPU without native bf16 (AMX or
+     AVX512-BF16), where TRL's bf16 autocast would be emulated, 82x slower a matmul;
   3. RankForge grouped with length-grouped batches (its default).
 ``--order`` changes that order (``--order length,trl,random``; leave ``trl`` out to skip it). At one prompt a
 step runs 1 and 3 do the same work (a prompt's completions are padded to its longest either way; only the
@@ -241,6 +242,13 @@ def trl_rows(records: list[RankedRecord]) -> list[dict[str, str]]:
     ]
 
 
+def trl_bf16_emulated(device: str) -> bool:
+    """True where TRL's default bf16 would run emulated: the CPU, without native bf16 instructions."""
+    from rewardtrain.core.model import cpu_supports_bf16
+
+    return device == "cpu" and not cpu_supports_bf16()
+
+
 def trl_trainer(
     rows: list[dict[str, str]], args: argparse.Namespace, out: str, epochs: int, callbacks: list[Any] | None = None
 ) -> tuple[Any, Any]:
@@ -262,6 +270,10 @@ def trl_trainer(
         logging_steps=50,
         disable_tqdm=True,
         use_cpu=args.device == "cpu",
+        # TRL's default bf16 autocast is emulated on a CPU without AMX/AVX512-BF16: a MiniLM-sized matmul ran
+        # 82x slower than fp32 on an AVX2-only EPYC (docs/BENCHMARKS.md, session 9). No user would train so;
+        # TRL gets fp32 there, as RankForge's bf16="auto" does.
+        **({"bf16": False} if trl_bf16_emulated(args.device) else {}),
         # TRL loads the model with transformers' default attention (SDPA) unless told otherwise.
         **({"model_init_kwargs": {"attn_implementation": args.trl_attention}} if args.trl_attention else {}),
         **({"learning_rate": args.trl_lr} if args.trl_lr else {}),
