@@ -140,7 +140,10 @@ class TrainConfig:
         if self.freeze_layers and self.lora:
             raise ValueError("freeze_layers is for full fine-tuning: LoRA already freezes the whole body")
         if self.prompts_per_batch < 0 or self.pairs_per_batch < 1:
-            raise ValueError("prompts_per_batch must be at least 1 (or 0: auto) and pairs_per_batch at least 1")
+            raise ValueError(
+                "prompts_per_batch must be at least 1 (or 0: batches of pairs_per_batch comparisons) "
+                "and pairs_per_batch at least 1"
+            )
         if self.gradient_accumulation_steps < 1 or self.epochs < 1:
             raise ValueError("gradient_accumulation_steps and epochs must be at least 1")
         if not 0.0 <= self.eval_fraction < 1.0:
